@@ -1,0 +1,60 @@
+# cote build. `make run` starts the suite in the foreground on high ports;
+# `make test` runs every test (as root it first installs what tests need).
+
+GO       ?= go
+BIN      := bin
+# Login and post-login binaries must be static: no_new_privs is applied to all
+# threads with AllThreadsSyscall, which refuses to run once cgo is linked.
+export CGO_ENABLED := 0
+CMDS     := $(notdir $(wildcard cmd/*))
+PREFIX   ?= /usr
+DESTDIR  ?=
+FUZZTIME ?= 20s
+TESTFLAGS ?=
+
+.PHONY: all build test test-deps run install bench fuzz clean vet
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -o $(BIN)/cote ./cmd/master
+	@for c in $(filter-out master,$(CMDS)); do \
+		echo "$(GO) build -o $(BIN)/$$c ./cmd/$$c"; \
+		$(GO) build -trimpath -o $(BIN)/$$c ./cmd/$$c || exit 1; \
+	done
+
+vet:
+	$(GO) vet ./...
+
+# Debian packages the tests use: openssl (certificates, cipher lists), python3
+# (imaplib as an independent client), dovecot-core (the stock configuration
+# tree the settings tests load), curl. Installed only when root and missing.
+TEST_DEBS := openssl python3 curl dovecot-core
+test-deps:
+	@sh scripts/test-deps.sh $(TEST_DEBS)
+
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m $(TESTFLAGS) ./...
+
+run: build
+	@sh scripts/devrun.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Time-boxed fuzzing of every fuzz target (the seed corpora run in `make test`).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+install: build
+	sh scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BIN)"
+
+clean:
+	rm -rf $(BIN) run

@@ -1,0 +1,377 @@
+package settings
+
+import (
+	"bufio"
+	_ "embed"
+	"sort"
+	"strings"
+)
+
+// Type is the syntax of a setting's value.
+type Type int
+
+const (
+	TString   Type = iota
+	TBool          // yes | no
+	TUint          // decimal integer >= 0 (Min raises the floor)
+	TSize          // 256M, 1 G, unlimited
+	TTime          // 1 min, 30 secs, 2s
+	TEnum          // one of Enum
+	TList          // space or comma separated words
+	TMode          // octal file mode, 0600
+	TUser          // a user or group name (or numeric id)
+	TPath          // a file system path
+	TAddrList      // listen addresses: "*", "::", IPs, host names
+	TNetList       // IPs and CIDR networks
+)
+
+func (t Type) String() string {
+	return [...]string{"string", "bool", "uint", "size", "time", "enum", "list", "octal mode", "user", "path", "addresses", "networks"}[t]
+}
+
+// Flag marks how a setting is treated beyond its type.
+type Flag uint8
+
+const (
+	// Secret values are hidden by Dump unless DumpMode.Secrets.
+	Secret Flag = 1 << iota
+	// Compat marks a Dovecot setting cote does not implement: accepted at
+	// Dovecot's default, an error (or, with Warn, one warning) otherwise.
+	Compat
+	// Warn marks a setting accepted with one warning because its value
+	// cannot matter to cote (WarnWhy says why).
+	Warn
+)
+
+// Section kinds.
+const (
+	KindRoot         = ""
+	KindService      = "service"
+	KindInetListener = "inet_listener"
+	KindUnixListener = "unix_listener"
+	KindFifoListener = "fifo_listener"
+	KindProtocol     = "protocol"
+	KindLocal        = "local"
+	KindRemote       = "remote"
+	KindLocalName    = "local_name"
+	KindPassdb       = "passdb"
+	KindUserdb       = "userdb"
+	KindNamespace    = "namespace"
+	KindMailbox      = "mailbox"
+	KindPlugin       = "plugin"
+	KindDict         = "dict"
+)
+
+// isFilter reports whether kind is a filter section, whose settings are
+// root settings that apply only where the filter matches.
+func isFilter(kind string) bool {
+	switch kind {
+	case KindProtocol, KindLocal, KindRemote, KindLocalName:
+		return true
+	}
+	return false
+}
+
+// childKinds lists the section kinds allowed inside each kind.
+var childKinds = map[string][]string{
+	KindRoot:      {KindService, KindProtocol, KindLocal, KindRemote, KindLocalName, KindPassdb, KindUserdb, KindNamespace, KindPlugin, KindDict},
+	KindProtocol:  {KindProtocol, KindLocal, KindRemote, KindLocalName, KindPassdb, KindUserdb, KindPlugin},
+	KindLocal:     {KindProtocol, KindLocal, KindRemote, KindLocalName, KindPassdb, KindUserdb, KindPlugin},
+	KindRemote:    {KindProtocol, KindLocal, KindRemote, KindLocalName, KindPassdb, KindUserdb, KindPlugin},
+	KindLocalName: {KindProtocol, KindLocal, KindRemote, KindLocalName, KindPlugin},
+	KindService:   {KindInetListener, KindUnixListener, KindFifoListener},
+	KindNamespace: {KindMailbox},
+}
+
+// Setting is one row of the schema.
+type Setting struct {
+	Name    string
+	Type    Type
+	Default string
+	Doc     string
+	Kinds   []string // section kinds it may appear in; KindRoot includes the filters
+	Enum    []string // TEnum values; for TList, the allowed words (nil: any)
+	Flags   Flag
+	Min     uint64 // TUint: smallest allowed value
+	Max     uint64 // TUint: largest allowed value, 0 = none
+	// MinHint completes the "must be > 0" message ("remove it to use
+	// default_process_limit").
+	MinHint string
+	WarnWhy string // for Warn: the one-line reason
+	// Check validates beyond the type; it returns a problem or "".
+	Check func(v string) string
+	// WarnIf returns a warning for an accepted value, or "".
+	WarnIf func(v string) string
+}
+
+func (s *Setting) has(f Flag) bool { return s.Flags&f != 0 }
+
+var (
+	root      = []string{KindRoot}
+	svc       = []string{KindService}
+	inet      = []string{KindInetListener}
+	listeners = []string{KindUnixListener, KindFifoListener}
+	authdbs   = []string{KindPassdb, KindUserdb}
+	passdb    = []string{KindPassdb}
+	userdb    = []string{KindUserdb}
+	ns        = []string{KindNamespace}
+	mbox      = []string{KindMailbox}
+)
+
+// dovecotCipherList is Dovecot 2.3's default ssl_cipher_list.
+const dovecotCipherList = "ALL:!kRSA:!SRP:!kDHd:!DSS:!aNULL:!eNULL:!EXPORT:!DES:!3DES:!MD5:!PSK:!RC4:!ADH:!LOW@STRENGTH"
+
+// schema is the one table of every setting cote implements, plus the section
+// keys of Dovecot that it accepts at their default (Compat). Root-level
+// Dovecot settings not listed here come from dovecot_defaults.txt.
+var schema = []Setting{
+	// Root: processes and paths.
+	{Name: "protocols", Type: TList, Default: "imap pop3 lmtp", Kinds: root, Enum: []string{"imap", "pop3", "lmtp", "smtp", "submission", "none"},
+		Doc: "protocols to serve; smtp is cote's MTA (smtpd and queue)"},
+	{Name: "listen", Type: TAddrList, Default: "*, ::", Kinds: root, Doc: "addresses inet listeners bind when they set no address"},
+	{Name: "base_dir", Type: TPath, Default: "/run/cote", Kinds: root, Doc: "runtime directory: pid file, control socket, internal sockets, login chroot"},
+	{Name: "instance_name", Type: TString, Default: "cote", Kinds: root, Doc: "name of this instance in process titles and logs"},
+	{Name: "login_greeting", Type: TString, Default: "cote ready.", Kinds: root, Doc: "greeting sent to clients before login"},
+	{Name: "shutdown_clients", Type: TBool, Default: "yes", Kinds: root, Doc: "close client connections when the master stops"},
+	{Name: "default_process_limit", Type: TUint, Default: "100", Min: 1, Kinds: root, Doc: "process_limit of services that set none"},
+	{Name: "default_client_limit", Type: TUint, Default: "1000", Min: 1, Kinds: root, Doc: "client_limit of services that set none"},
+	{Name: "default_idle_kill", Type: TTime, Default: "1 min", Kinds: root, Doc: "idle_kill of services that set none"},
+	{Name: "default_vsz_limit", Type: TSize, Default: "256M", Kinds: root, Doc: "vsz_limit (RLIMIT_DATA and GOMEMLIMIT) of services that set none"},
+	{Name: "default_login_user", Type: TUser, Default: "cotenull", Kinds: root, Doc: "unprivileged user of login processes"},
+	{Name: "default_internal_user", Type: TUser, Default: "cote", Kinds: root, Doc: "user of internal services (auth, anvil)"},
+	{Name: "verbose_proctitle", Type: TBool, Default: "no", Kinds: root, Doc: "show the client count and state in process titles"},
+
+	// Root: logging.
+	{Name: "log_path", Type: TPath, Default: "syslog", Kinds: root, Doc: `log destination: "syslog", "/dev/stderr" or a file`},
+	{Name: "info_log_path", Type: TPath, Default: "", Kinds: root, Doc: "informational log destination, empty for log_path"},
+	{Name: "debug_log_path", Type: TPath, Default: "", Kinds: root, Doc: "debug log destination, empty for info_log_path"},
+	{Name: "syslog_facility", Type: TEnum, Default: "mail", Kinds: root, Doc: "syslog facility when logging to syslog",
+		Enum: []string{"auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user", "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"}},
+	{Name: "log_timestamp", Type: TString, Default: "%b %d %H:%M:%S ", Kinds: root, Doc: "strftime prefix of lines written to log files"},
+
+	// Root: TLS.
+	{Name: "ssl", Type: TEnum, Default: "yes", Enum: []string{"yes", "no", "required"}, Kinds: root, Doc: "TLS: no, yes, or required before plaintext authentication"},
+	{Name: "ssl_cert", Type: TString, Default: "", Kinds: root, Doc: "PEM certificate chain, usually <file"},
+	{Name: "ssl_key", Type: TString, Default: "", Kinds: root, Flags: Secret, Doc: "PEM private key, usually <file"},
+	{Name: "ssl_key_password", Type: TString, Default: "", Kinds: root, Flags: Secret, Doc: "password of an encrypted ssl_key"},
+	{Name: "ssl_min_protocol", Type: TEnum, Default: "TLSv1.2", Enum: []string{"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", "ANY"}, Kinds: root, Doc: "oldest TLS version accepted"},
+	{Name: "ssl_cipher_list", Type: TString, Default: dovecotCipherList, Kinds: root, Doc: "TLS 1.2 and older cipher suites, OpenSSL syntax"},
+	{Name: "ssl_prefer_server_ciphers", Type: TBool, Default: "no", Kinds: root, Doc: "has no effect: Go's crypto/tls orders suites itself",
+		WarnIf: func(v string) string {
+			if b, _ := ParseBool(v); b {
+				return "has no effect: Go's crypto/tls chooses the cipher suite order itself"
+			}
+			return ""
+		}},
+	{Name: "ssl_dh", Type: TString, Default: "", Kinds: root, Flags: Compat | Warn, WarnWhy: "not used: Go negotiates no DHE cipher suites", Doc: "DH parameters; unused by cote"},
+
+	// Root: authentication and login.
+	{Name: "login_trusted_networks", Type: TNetList, Default: "", Kinds: root, Doc: "networks whose proxies may forward client addresses and log in over plaintext"},
+	{Name: "auth_mechanisms", Type: TList, Default: "plain", Kinds: root, Doc: "SASL mechanisms offered",
+		Enum: []string{"plain", "login", "cram-md5", "digest-md5", "scram-sha-1", "scram-sha-256", "external", "anonymous", "apop", "ntlm", "gssapi", "gss-spnego", "otp", "xoauth2", "oauthbearer", "winbind", "rpa", "skey"}},
+	{Name: "disable_plaintext_auth", Type: TBool, Default: "yes", Kinds: root, Doc: "refuse plaintext authentication without TLS (except from trusted networks and loopback)"},
+
+	// Root: mail.
+	{Name: "mail_location", Type: TString, Default: "", Kinds: root, Check: checkMailLocation, Doc: "mail store: maildir:~/Maildir"},
+
+	// service { }
+	{Name: "executable", Type: TList, Kinds: svc, Check: checkExecutable, Doc: "binary (name in the libexec dir or absolute path) and arguments"},
+	{Name: "user", Type: TUser, Kinds: append(svc, listeners...), Doc: "user the service runs as / owner of the socket"},
+	{Name: "group", Type: TUser, Kinds: append(svc, listeners...), Doc: "primary group / group of the socket"},
+	{Name: "extra_groups", Type: TList, Kinds: svc, Doc: "supplementary groups of the service"},
+	{Name: "chroot", Type: TPath, Kinds: svc, Doc: "chroot directory, relative to base_dir unless absolute"},
+	{Name: "protocol", Type: TString, Kinds: svc, Doc: "protocol that enables the service"},
+	{Name: "type", Type: TEnum, Kinds: svc, Enum: []string{"", "config", "log", "anvil", "login", "startup", "worker"}, Doc: "service type"},
+	{Name: "process_limit", Type: TUint, Min: 1, MinHint: "remove it to use default_process_limit", Kinds: svc, Doc: "most processes of the service"},
+	{Name: "client_limit", Type: TUint, Min: 1, MinHint: "remove it to use default_client_limit", Kinds: svc, Doc: "most clients per process"},
+	{Name: "process_min_avail", Type: TUint, Kinds: svc, Doc: "processes kept ready (default: number of CPUs for login services)"},
+	{Name: "service_count", Type: TUint, Kinds: svc, Doc: "clients a process serves before it exits, 0 = unlimited"},
+	{Name: "idle_kill", Type: TTime, Kinds: svc, Doc: "stop a process idle this long above process_min_avail, 0 = never"},
+	{Name: "vsz_limit", Type: TSize, Kinds: svc, Doc: "memory limit (RLIMIT_DATA and GOMEMLIMIT), unlimited = none"},
+	{Name: "drop_priv_before_exec", Type: TBool, Default: "no", Kinds: svc, Flags: Compat, Doc: "Dovecot only"},
+	{Name: "privileged_group", Type: TString, Default: "", Kinds: svc, Flags: Compat, Doc: "Dovecot only"},
+
+	// inet_listener { }
+	{Name: "address", Type: TAddrList, Kinds: inet, Doc: "addresses to bind, default: listen"},
+	{Name: "port", Type: TUint, Max: 65535, Kinds: inet, Doc: "TCP port, 0 disables the listener"},
+	{Name: "ssl", Type: TBool, Default: "no", Kinds: inet, Doc: "implicit TLS on this listener"},
+	{Name: "haproxy", Type: TBool, Default: "no", Kinds: inet, Check: func(v string) string {
+		if b, _ := ParseBool(v); b {
+			return "the PROXY protocol is not supported yet"
+		}
+		return ""
+	}, Doc: "expect a PROXY protocol header (not supported yet)"},
+	{Name: "reuse_port", Type: TBool, Default: "no", Kinds: inet, Doc: "bind with SO_REUSEPORT"},
+
+	// unix_listener / fifo_listener { }
+	{Name: "mode", Type: TMode, Default: "0600", Kinds: listeners, Doc: "socket file mode"},
+
+	// passdb / userdb { }
+	{Name: "driver", Type: TString, Kinds: authdbs, Doc: "lookup driver"},
+	{Name: "args", Type: TString, Kinds: authdbs, Doc: "driver arguments"},
+	{Name: "name", Type: TString, Kinds: authdbs, Doc: "name of the database"},
+	{Name: "default_fields", Type: TString, Kinds: authdbs, Doc: "fields added unless the lookup returns them"},
+	{Name: "override_fields", Type: TString, Kinds: authdbs, Doc: "fields that replace the lookup's"},
+	{Name: "auth_verbose", Type: TEnum, Default: "default", Enum: []string{"default", "yes", "no"}, Kinds: authdbs, Doc: "per-database auth_verbose"},
+	{Name: "skip", Type: TEnum, Default: "never", Enum: []string{"never", "authenticated", "unauthenticated", "found", "notfound"}, Kinds: authdbs, Doc: "when to skip this database"},
+	{Name: "result_success", Type: TEnum, Default: "return-ok", Enum: resultValues, Kinds: authdbs, Doc: "what to do after a success"},
+	{Name: "result_failure", Type: TEnum, Default: "continue", Enum: resultValues, Kinds: authdbs, Doc: "what to do after a failure"},
+	{Name: "result_internalfail", Type: TEnum, Default: "continue", Enum: resultValues, Kinds: authdbs, Doc: "what to do after an internal failure"},
+	{Name: "deny", Type: TBool, Default: "no", Kinds: passdb, Doc: "users found here are denied"},
+	{Name: "master", Type: TBool, Default: "no", Kinds: passdb, Doc: "master users database"},
+	{Name: "pass", Type: TBool, Default: "no", Kinds: passdb, Doc: "master user: check the user exists in the next passdb"},
+	{Name: "mechanisms", Type: TList, Default: "", Kinds: passdb, Doc: "mechanisms this passdb serves"},
+	{Name: "username_filter", Type: TString, Default: "", Kinds: passdb, Doc: "user names this passdb serves"},
+
+	// namespace { }
+	{Name: "type", Type: TEnum, Default: "private", Enum: []string{"private", "shared", "public"}, Kinds: ns, Check: func(v string) string {
+		if v != "private" {
+			return "only private namespaces are supported"
+		}
+		return ""
+	}, Doc: "namespace type"},
+	{Name: "separator", Type: TString, Default: "", Kinds: ns, Check: func(v string) string {
+		if len(v) > 1 {
+			return "must be a single character"
+		}
+		return ""
+	}, Doc: "hierarchy separator"},
+	{Name: "prefix", Type: TString, Default: "", Kinds: ns, Doc: "mailbox name prefix"},
+	{Name: "location", Type: TString, Default: "", Kinds: ns, Check: checkMailLocation, Doc: "mail store of the namespace, default mail_location"},
+	{Name: "inbox", Type: TBool, Default: "no", Kinds: ns, Doc: "this namespace holds INBOX"},
+	{Name: "hidden", Type: TBool, Default: "no", Kinds: ns, Doc: "hide from NAMESPACE"},
+	{Name: "list", Type: TEnum, Default: "yes", Enum: []string{"yes", "no", "children"}, Kinds: ns, Doc: "show in LIST"},
+	{Name: "subscriptions", Type: TBool, Default: "yes", Kinds: ns, Doc: "keep subscriptions here"},
+	{Name: "disabled", Type: TBool, Default: "no", Kinds: ns, Flags: Compat, Doc: "Dovecot only"},
+	{Name: "ignore_on_failure", Type: TBool, Default: "no", Kinds: ns, Flags: Compat, Doc: "Dovecot only"},
+	{Name: "order", Type: TUint, Default: "0", Kinds: ns, Flags: Compat, Doc: "Dovecot only"},
+	{Name: "alias_for", Type: TString, Default: "", Kinds: ns, Flags: Compat, Doc: "Dovecot only"},
+
+	// mailbox { }
+	{Name: "special_use", Type: TList, Default: "", Kinds: mbox, Doc: "RFC 6154 special-use flags",
+		Enum: []string{`\All`, `\Archive`, `\Drafts`, `\Flagged`, `\Important`, `\Junk`, `\Sent`, `\Trash`}},
+	{Name: "auto", Type: TEnum, Default: "no", Enum: []string{"no", "create", "subscribe"}, Kinds: mbox, Doc: "create (and subscribe) the mailbox automatically"},
+	{Name: "autoexpunge", Type: TTime, Default: "0", Kinds: mbox, Flags: Compat, Doc: "Dovecot only"},
+	{Name: "autoexpunge_max_mails", Type: TUint, Default: "0", Kinds: mbox, Flags: Compat, Doc: "Dovecot only"},
+	{Name: "comment", Type: TString, Default: "", Kinds: mbox, Flags: Compat, Doc: "Dovecot only"},
+	{Name: "driver", Type: TString, Default: "", Kinds: mbox, Flags: Compat, Doc: "Dovecot only"},
+}
+
+var resultValues = []string{"return-ok", "return", "return-fail", "continue", "continue-ok", "continue-fail"}
+
+// passdbDrivers and userdbDrivers are Dovecot 2.3's drivers.
+var (
+	passdbDrivers = []string{"pam", "passwd", "passwd-file", "shadow", "bsdauth", "checkpassword", "ldap", "sql", "static", "dict", "imap", "oauth2", "lua"}
+	userdbDrivers = []string{"passwd", "passwd-file", "static", "prefetch", "checkpassword", "ldap", "sql", "dict", "lua", "nss"}
+)
+
+// dovecotWarn lists Dovecot settings whose value cannot matter to cote:
+// a non-default value is accepted with one warning that says why.
+var dovecotWarn = map[string]string{
+	"mail_privileged_group":     "not used: it only serves mbox dotlocks, and cote does not read mbox",
+	"ssl_client_ca_dir":         "not used: cote verifies no client certificates and makes no outgoing TLS connections yet",
+	"ssl_client_ca_file":        "not used: cote verifies no client certificates and makes no outgoing TLS connections yet",
+	"verbose_ssl":               "not used: TLS errors are always logged",
+	"mmap_disable":              "not used: cote does not mmap index files",
+	"dotlock_use_excl":          "not used: cote takes no dotlocks",
+	"config_cache_size":         "not used: cote has no config process",
+	"version_ignore":            "not used: cote processes are always of one build",
+	"login_log_format_elements": "not used: cote logs structured fields",
+	"login_log_format":          "not used: cote logs structured fields",
+	"mail_log_prefix":           "not used: cote logs structured fields",
+	"log_core_filter":           "not used: cote writes no core dumps",
+}
+
+// schemaIndex maps "kind\x00name" to its row; root rows are also filed
+// under every filter kind.
+var schemaIndex = func() map[string]*Setting {
+	m := make(map[string]*Setting)
+	for i := range schema {
+		s := &schema[i]
+		for _, k := range s.Kinds {
+			m[k+"\x00"+s.Name] = s
+		}
+	}
+	for name, def := range dovecotDefaults {
+		if _, ok := m["\x00"+name]; ok {
+			continue
+		}
+		s := &Setting{Name: name, Type: TString, Default: def, Kinds: root, Flags: Compat, Doc: "Dovecot setting cote does not implement"}
+		if why, ok := dovecotWarn[name]; ok {
+			s.Flags |= Warn
+			s.WarnWhy = why
+		}
+		if strings.HasPrefix(name, "mbox_") {
+			s.Flags |= Warn
+			s.WarnWhy = "not used: cote does not read mbox"
+		}
+		if strings.HasSuffix(name, "_password") {
+			s.Flags |= Secret
+		}
+		m["\x00"+name] = s
+	}
+	return m
+}()
+
+// lookup returns the schema row for name in a section of kind.
+func lookup(kind, name string) *Setting {
+	if isFilter(kind) {
+		kind = KindRoot
+	}
+	return schemaIndex[kind+"\x00"+name]
+}
+
+// namesOf returns every setting name allowed in kind, sorted.
+func namesOf(kind string) []string {
+	if isFilter(kind) {
+		kind = KindRoot
+	}
+	var out []string
+	prefix := kind + "\x00"
+	for k := range schemaIndex {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k[len(prefix):])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Default returns the schema default of name in a section of kind ("" kind
+// is the root). Settings without a fixed default (per-service values that
+// fall back on default_*) return "".
+func Default(kind, name string) string {
+	if s := lookup(kind, name); s != nil {
+		return s.Default
+	}
+	return ""
+}
+
+//go:embed dovecot_defaults.txt
+var dovecotDefaultsText string
+
+// dovecotDefaults maps Dovecot 2.3's root settings to their defaults.
+// dovecot_defaults.txt is produced by gen_dovecot_defaults.sh from
+// `doveconf -a` on an empty configuration.
+//
+//go:generate ./gen_dovecot_defaults.sh
+var dovecotDefaults = func() map[string]string {
+	m := make(map[string]string)
+	sc := bufio.NewScanner(strings.NewReader(dovecotDefaultsText))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, " = ")
+		if !ok {
+			k, v = strings.TrimSuffix(line, " ="), ""
+		}
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		m[k] = v
+	}
+	return m
+}()

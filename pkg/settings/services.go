@@ -1,0 +1,293 @@
+package settings
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/cote-mail/cote/pkg/config"
+)
+
+// BuiltServices names the service binaries this build has. A service of an
+// enabled protocol that is not built is reported by MissingProtocols and
+// binds nothing.
+var BuiltServices = map[string]bool{"imap-login": true}
+
+// serviceDef is the schema's built-in definition of a service.
+type serviceDef struct {
+	Protocol   string
+	Type       string
+	Executable string
+	// User names the root setting that gives the user.
+	UserFrom string
+	Chroot   string // relative to base_dir
+	// ServiceCount 0 and MinAvailCPUs follow Dovecot's high-performance
+	// mode: a cote session is a goroutine, so one process serves many.
+	ServiceCount int
+	MinAvailCPUs bool
+	Inet         []inetDef
+}
+
+type inetDef struct {
+	Name string
+	Port int
+	SSL  bool
+}
+
+// serviceDefs holds the definitions of the services cote builds.
+var serviceDefs = map[string]serviceDef{
+	"imap-login": {
+		Protocol: "imap", Type: "login", Executable: "imap-login", UserFrom: "default_login_user",
+		Chroot: "login", ServiceCount: 0, MinAvailCPUs: true,
+		Inet: []inetDef{{Name: "imap", Port: 143}, {Name: "imaps", Port: 993, SSL: true}},
+	},
+}
+
+// coteServices are the services cote has or will have; settings in their
+// sections are kept even before the service is built.
+var coteServices = map[string]bool{
+	"imap-login": true, "pop3-login": true, "imap": true, "pop3": true, "lmtp": true,
+	"auth": true, "auth-worker": true, "anvil": true, "smtpd": true, "queue": true,
+}
+
+// knownServices are cote's services plus Dovecot 2.3's: a Dovecot tree
+// names them in empty sections, which are accepted.
+var knownServices = func() map[string]bool {
+	m := map[string]bool{}
+	for k := range coteServices {
+		m[k] = true
+	}
+	for _, k := range []string{"aggregator", "config", "dict", "dict-async", "director", "dns-client", "doveadm",
+		"health-check", "imap-hibernate", "imap-urlauth", "imap-urlauth-login", "imap-urlauth-worker", "indexer",
+		"indexer-worker", "ipc", "log", "old-stats", "replicator", "stats", "submission", "submission-login",
+		"tcpwrap", "managesieve", "managesieve-login", "quota-status"} {
+		m[k] = true
+	}
+	return m
+}()
+
+// serviceProtocols maps cote's services to the protocol that enables them.
+var serviceProtocols = map[string]string{
+	"imap-login": "imap", "imap": "imap", "pop3-login": "pop3", "pop3": "pop3",
+	"lmtp": "lmtp", "smtpd": "smtp", "queue": "smtp",
+}
+
+func knownServiceNames() []string {
+	var out []string
+	for k := range knownServices {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Services returns the enabled services of this build, resolved: the
+// built-in definitions with the configuration's overrides and the default_*
+// settings applied. Load has validated them.
+func (c *Config) Services() []Service {
+	s, _ := c.resolveServices()
+	return s
+}
+
+// protocolSet returns the words of `protocols`.
+func (c *Config) protocolSet() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range c.Root.List("protocols") {
+		if p != "none" && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// MissingProtocols returns the protocols listed in `protocols` that no
+// service of this build serves, in the order written.
+func (c *Config) MissingProtocols() []string {
+	var out []string
+	for _, p := range c.protocolSet() {
+		served := false
+		for name := range BuiltServices {
+			if BuiltServices[name] && serviceProtocols[name] == p {
+				served = true
+			}
+		}
+		if !served {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// resolveServices builds the enabled services and returns every problem
+// found on the way as "file:line: setting: problem".
+func (c *Config) resolveServices() ([]Service, []string) {
+	var errs []string
+	errorf := func(pos config.Pos, key, format string, args ...any) {
+		errs = append(errs, (&config.Error{Pos: pos, Key: key, Msg: fmt.Sprintf(format, args...)}).Error())
+	}
+	root := c.Root
+	enabled := map[string]bool{}
+	for _, p := range c.protocolSet() {
+		enabled[p] = true
+	}
+	baseDir := root.Get("base_dir")
+	sections := map[string]*Section{}
+	for _, s := range root.Children(KindService) {
+		sections[s.Name] = s
+	}
+	var names []string
+	for name := range serviceDefs {
+		if BuiltServices[name] {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+
+	type bound struct {
+		svc, listener string
+		pos           config.Pos
+	}
+	ports := map[string]bound{}
+	var out []Service
+	for _, name := range names {
+		def := serviceDefs[name]
+		sec := sections[name]
+		if sec != nil {
+			for _, k := range []struct{ key, want string }{{"protocol", def.Protocol}, {"type", def.Type}} {
+				if v, ok := sec.Values[k.key]; ok && v.Raw != k.want {
+					errorf(v.Pos, k.key, "cannot be changed for service %s (it is %q)", name, k.want)
+				}
+			}
+			for _, f := range sec.Children(KindFifoListener) {
+				errorf(f.Pos, KindFifoListener, "service %s has no FIFO listeners", name)
+			}
+		}
+		if def.Protocol != "" && !enabled[def.Protocol] {
+			continue
+		}
+		get := func(key, def string) string {
+			if sec.IsSet(key) {
+				return sec.Values[key].Raw
+			}
+			return def
+		}
+		s := Service{Name: name, Protocol: def.Protocol, Type: def.Type}
+		if sec != nil {
+			s.Pos = sec.Pos
+		}
+		exe := strings.Fields(get("executable", def.Executable))
+		if len(exe) > 0 {
+			s.Executable, s.Args = exe[0], exe[1:]
+		}
+		s.User = get("user", root.Get(def.UserFrom))
+		s.Group = get("group", "")
+		if g := splitList(get("extra_groups", "")); len(g) > 0 {
+			s.ExtraGroups = g
+		}
+		s.Chroot = resolvePath(baseDir, get("chroot", def.Chroot))
+		s.ProcessLimit = atoi(get("process_limit", root.Get("default_process_limit")))
+		s.ClientLimit = atoi(get("client_limit", root.Get("default_client_limit")))
+		minAvail := "0"
+		if def.MinAvailCPUs {
+			minAvail = fmt.Sprint(runtime.NumCPU())
+		}
+		s.ProcessMinAvail = atoi(get("process_min_avail", minAvail))
+		s.ServiceCount = atoi(get("service_count", fmt.Sprint(def.ServiceCount)))
+		s.IdleKill, _ = ParseDuration(get("idle_kill", root.Get("default_idle_kill")))
+		s.VszLimit, _ = ParseSize(get("vsz_limit", root.Get("default_vsz_limit")))
+		if s.ProcessMinAvail > s.ProcessLimit {
+			pos := s.Pos
+			if sec.IsSet("process_min_avail") {
+				pos = sec.Values["process_min_avail"].Pos
+			}
+			errorf(pos, "process_min_avail", "%d exceeds process_limit %d", s.ProcessMinAvail, s.ProcessLimit)
+		}
+
+		var written []*Section
+		if sec != nil {
+			written = sec.Children(KindInetListener)
+		}
+		byName := map[string]*Section{}
+		for _, l := range written {
+			byName[l.Name] = l
+		}
+		addInet := func(name string, port int, ssl bool, ls *Section) {
+			in := InetListener{Name: name, Port: port, SSL: ssl}
+			if ls != nil {
+				in.Pos = ls.Pos
+				if ls.IsSet("port") {
+					in.Port = ls.Int("port")
+					in.Pos = ls.Values["port"].Pos
+				}
+				if ls.IsSet("ssl") {
+					in.SSL = ls.Bool("ssl")
+				}
+				in.HAProxy = ls.Bool("haproxy")
+				in.ReusePort = ls.Bool("reuse_port")
+			}
+			if ls.IsSet("address") {
+				in.Addresses = ls.List("address")
+			} else {
+				in.Addresses = root.List("listen")
+			}
+			if in.Port > 0 && in.Pos.Line > 0 {
+				for _, a := range in.Addresses {
+					key := fmt.Sprintf("%s|%d", a, in.Port)
+					if prev, ok := ports[key]; ok {
+						errorf(in.Pos, "port", "%d on %s is already used by service %s inet_listener %s (%s)", in.Port, a, prev.svc, prev.listener, prev.pos)
+						break
+					}
+				}
+			}
+			for _, a := range in.Addresses {
+				key := fmt.Sprintf("%s|%d", a, in.Port)
+				if _, ok := ports[key]; !ok && in.Port > 0 {
+					ports[key] = bound{s.Name, in.Name, in.Pos}
+				}
+			}
+			s.Inet = append(s.Inet, in)
+		}
+		for _, d := range def.Inet {
+			addInet(d.Name, d.Port, d.SSL, byName[d.Name])
+		}
+		for _, l := range written {
+			builtin := false
+			for _, d := range def.Inet {
+				builtin = builtin || d.Name == l.Name
+			}
+			if !builtin {
+				addInet(l.Name, 0, false, l)
+			}
+		}
+		if sec != nil {
+			for _, u := range sec.Children(KindUnixListener) {
+				mode, _ := ParseMode(u.Get("mode"))
+				s.Unix = append(s.Unix, UnixListener{Name: u.Name, Path: resolvePath(baseDir, u.Name),
+					Mode: mode, User: u.Get("user"), Group: u.Get("group"), Pos: u.Pos})
+			}
+		}
+		out = append(out, s)
+	}
+	return out, errs
+}
+
+// resolvePath makes v absolute against base; "" stays "".
+func resolvePath(base, v string) string {
+	if v == "" {
+		return ""
+	}
+	if filepath.IsAbs(v) {
+		return filepath.Clean(v)
+	}
+	return filepath.Join(base, v)
+}
+
+func atoi(s string) int {
+	var n int
+	fmt.Sscan(strings.TrimSpace(s), &n)
+	return n
+}
