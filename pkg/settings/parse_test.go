@@ -125,7 +125,7 @@ func TestCheckValue(t *testing.T) {
 		{"uint zero", KindService, "client_limit", "0", "must be > 0 (remove it to use default_client_limit)"},
 		{"port max", KindInetListener, "port", "65535", ""},
 		{"port over", KindInetListener, "port", "65536", "must be 0..65535"},
-		{"enum", KindRoot, "ssl_min_protocol", "SSLv3", `invalid value "SSLv3" (use TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 or ANY)`},
+		{"enum", KindRoot, "ssl_min_protocol", "SSLv9", `invalid value "SSLv9" (use SSLv3, TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 or ANY) (did you mean "SSLv3"?)`},
 		{"list word", KindRoot, "auth_mechanisms", "plain logn", `unknown value "logn" (use plain, login, cram-md5, digest-md5, scram-sha-1, scram-sha-256, external, anonymous, apop, ntlm, gssapi, gss-spnego, otp, xoauth2, oauthbearer, winbind, rpa or skey) (did you mean "login"?)`},
 		{"listen ok", KindRoot, "listen", "*, ::, 127.0.0.1, [::1], mail.example.com", ""},
 		{"listen bad", KindRoot, "listen", "300.1.1.1/8", `invalid address "300.1.1.1/8" (use *, ::, an IP address or a host name)`},

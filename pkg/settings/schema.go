@@ -139,7 +139,6 @@ var schema = []Setting{
 	{Name: "default_vsz_limit", Type: TSize, Default: "256M", Kinds: root, Doc: "vsz_limit (RLIMIT_DATA and GOMEMLIMIT) of services that set none"},
 	{Name: "default_login_user", Type: TUser, Default: "cotenull", Kinds: root, Doc: "unprivileged user of login processes"},
 	{Name: "default_internal_user", Type: TUser, Default: "cote", Kinds: root, Doc: "user of internal services (auth, anvil)"},
-	{Name: "verbose_proctitle", Type: TBool, Default: "no", Kinds: root, Doc: "show the client count and state in process titles"},
 
 	// Root: logging.
 	{Name: "log_path", Type: TPath, Default: "syslog", Kinds: root, Doc: `log destination: "syslog", "/dev/stderr" or a file`},
@@ -154,7 +153,7 @@ var schema = []Setting{
 	{Name: "ssl_cert", Type: TString, Default: "", Kinds: root, Doc: "PEM certificate chain, usually <file"},
 	{Name: "ssl_key", Type: TString, Default: "", Kinds: root, Flags: Secret, Doc: "PEM private key, usually <file"},
 	{Name: "ssl_key_password", Type: TString, Default: "", Kinds: root, Flags: Secret, Doc: "password of an encrypted ssl_key"},
-	{Name: "ssl_min_protocol", Type: TEnum, Default: "TLSv1.2", Enum: []string{"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", "ANY"}, Kinds: root, Doc: "oldest TLS version accepted"},
+	{Name: "ssl_min_protocol", Type: TEnum, Default: "TLSv1.2", Enum: []string{"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", "ANY"}, Kinds: root, Doc: "oldest TLS version accepted"},
 	{Name: "ssl_cipher_list", Type: TString, Default: dovecotCipherList, Kinds: root, Doc: "TLS 1.2 and older cipher suites, OpenSSL syntax"},
 	{Name: "ssl_prefer_server_ciphers", Type: TBool, Default: "no", Kinds: root, Doc: "has no effect: Go's crypto/tls orders suites itself",
 		WarnIf: func(v string) string {

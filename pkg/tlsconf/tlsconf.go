@@ -13,14 +13,13 @@ import (
 // filter of it), decoupled from pkg/settings so the package can be used and
 // tested on its own. FromSection fills it from a loaded configuration.
 type Settings struct {
-	SSL                 string // "no", "yes", "required"
-	Cert, Key           string // PEM contents (the configuration resolved `<file`)
-	CertPos, KeyPos     string // "file:line" where set, for errors; may be ""
-	KeyPassword         string
-	MinProtocol         string // "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", "ANY" ("SSLv3" is read as TLSv1)
-	CipherList          string // OpenSSL syntax
-	PreferServerCiphers bool
-	SNI                 []SNICert // from local_name blocks
+	SSL             string // "no", "yes", "required"
+	Cert, Key       string // PEM contents (the configuration resolved `<file`)
+	CertPos, KeyPos string // "file:line" where set, for errors; may be ""
+	KeyPassword     string
+	MinProtocol     string    // "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", "ANY" ("SSLv3" is read as TLSv1)
+	CipherList      string    // OpenSSL syntax
+	SNI             []SNICert // from local_name blocks
 }
 
 // SNICert is the certificate of one `local_name` block. Names are exact
@@ -39,15 +38,14 @@ type SNICert struct {
 // as in Dovecot. A block's unset ssl_key and ssl_key_password inherit sec's.
 func FromSection(sec *settings.Section, localNames []*settings.Section) Settings {
 	s := Settings{
-		SSL:                 sec.Get("ssl"),
-		Cert:                sec.Get("ssl_cert"),
-		Key:                 sec.Get("ssl_key"),
-		KeyPassword:         sec.Get("ssl_key_password"),
-		MinProtocol:         sec.Get("ssl_min_protocol"),
-		CipherList:          sec.Get("ssl_cipher_list"),
-		PreferServerCiphers: sec.Bool("ssl_prefer_server_ciphers"),
-		CertPos:             posOf(sec, "ssl_cert"),
-		KeyPos:              posOf(sec, "ssl_key"),
+		SSL:         sec.Get("ssl"),
+		Cert:        sec.Get("ssl_cert"),
+		Key:         sec.Get("ssl_key"),
+		KeyPassword: sec.Get("ssl_key_password"),
+		MinProtocol: sec.Get("ssl_min_protocol"),
+		CipherList:  sec.Get("ssl_cipher_list"),
+		CertPos:     posOf(sec, "ssl_cert"),
+		KeyPos:      posOf(sec, "ssl_key"),
 	}
 	for _, ln := range localNames {
 		if ln == nil || !ln.IsSet("ssl_cert") {
@@ -131,9 +129,8 @@ func New(s Settings) (*tls.Config, []string, error) {
 	if s.CipherList != settings.Default("", "ssl_cipher_list") {
 		warnings = append(warnings, cw...)
 	}
-	if s.PreferServerCiphers {
-		warnings = append(warnings, "ssl_prefer_server_ciphers: has no effect: Go's crypto/tls chooses the cipher suite order itself")
-	}
+	// ssl_prefer_server_ciphers = yes is warned about once by pkg/settings
+	// at load; repeating it here would log it again from every process.
 
 	if strings.TrimSpace(s.Cert) == "" {
 		return nil, nil, fmt.Errorf("ssl_cert: not set (ssl = %s needs a certificate; set ssl = no to disable TLS)", s.SSL)

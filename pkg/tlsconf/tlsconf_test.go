@@ -293,14 +293,13 @@ func TestNewWarningsAndOff(t *testing.T) {
 		t.Fatalf("default settings: warnings %q, error %v; want none", warns, err)
 	}
 
-	s.PreferServerCiphers = true
 	s.CipherList = "HIGH:!aNULL@STRENGTH"
 	s.MinProtocol = "SSLv3"
 	cfg, warns, err = New(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"ssl_prefer_server_ciphers: has no effect", "@STRENGTH has no effect", "ssl_min_protocol: Go's crypto/tls has no SSLv3"} {
+	for _, want := range []string{"@STRENGTH has no effect", "ssl_min_protocol: Go's crypto/tls has no SSLv3"} {
 		if !slices.ContainsFunc(warns, func(w string) bool { return strings.Contains(w, want) }) {
 			t.Errorf("warnings %q lack %q", warns, want)
 		}
@@ -332,7 +331,6 @@ func TestFromSection(t *testing.T) {
 	want := Settings{
 		SSL: "required", Cert: "CERT", Key: "KEY", CertPos: "cote.conf:2", KeyPos: "cote.conf:3",
 		KeyPassword: "pw", MinProtocol: "TLSv1.1", CipherList: settings.Default("", "ssl_cipher_list"),
-		PreferServerCiphers: true,
 		SNI: []SNICert{
 			{Names: []string{"a.example", "*.b.example"}, Cert: "CERT2", Key: "KEY", KeyPassword: "pw", Pos: "cote.conf:10"},
 			{Names: []string{"c.example"}, Cert: "CERT3", Key: "KEY3", KeyPassword: "pw3", Pos: "cote.conf:20"},
@@ -354,6 +352,5 @@ func equalSettings(a, b Settings) bool {
 		}
 	}
 	return a.SSL == b.SSL && a.Cert == b.Cert && a.Key == b.Key && a.CertPos == b.CertPos && a.KeyPos == b.KeyPos &&
-		a.KeyPassword == b.KeyPassword && a.MinProtocol == b.MinProtocol && a.CipherList == b.CipherList &&
-		a.PreferServerCiphers == b.PreferServerCiphers
+		a.KeyPassword == b.KeyPassword && a.MinProtocol == b.MinProtocol && a.CipherList == b.CipherList
 }
