@@ -1,0 +1,564 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Limits bound what one command may cost. Zero fields take the defaults.
+type Limits struct {
+	// MaxLine caps one line segment (the text between two literals or
+	// line ends), CRLF excluded.
+	MaxLine int
+	// MaxLiteral caps one literal.
+	MaxLiteral int64
+	// MaxCommand caps a whole command: line segments plus literals.
+	MaxCommand int64
+	// MaxDepth caps the nesting of parenthesized lists.
+	MaxDepth int
+}
+
+// Defaults of Limits.
+const (
+	// DefaultMaxLine is Dovecot's imap_max_line_length (64 KiB): long
+	// UID sets from clients such as Thunderbird fit, anything larger is
+	// not a command a real client sends.
+	DefaultMaxLine = 64 * 1024
+	// DefaultMaxLiteral suits pre-login commands (a user name or a
+	// password); the post-login engine passes APPENDLIMIT instead.
+	DefaultMaxLiteral = 64 * 1024
+	// DefaultMaxCommand bounds the memory one command can pin.
+	DefaultMaxCommand = 256 * 1024
+	// DefaultMaxDepth is far deeper than any real command (FETCH's
+	// BODY.PEEK[HEADER.FIELDS (...)] nests once; SEARCH nests a few times)
+	// and keeps the recursive list parser's stack small.
+	DefaultMaxDepth = 32
+)
+
+// readChunk is the bufio size; lines longer than that are assembled in a
+// per-command buffer that grows only as far as MaxLine.
+const readChunk = 4096
+
+// Kind is the syntactic kind of an argument.
+type Kind uint8
+
+// Argument kinds.
+const (
+	Atom   Kind = iota + 1 // an atom, including flags (\Seen), sequence sets and fetch items with [sections]
+	String                 // a quoted string or a literal
+	NIL                    // the atom NIL (any case)
+	List                   // a parenthesized list
+)
+
+// Arg is one parsed argument.
+type Arg struct {
+	Kind    Kind
+	Value   string // atom text or string contents; "NIL" as written for NIL
+	Literal bool   // a String that arrived as a literal
+	List    []Arg  // the items of a List
+}
+
+// AString returns the value of an astring (RFC 9051 §9: atom or string).
+// NIL is an atom there, so a user called "NIL" can log in.
+func (a Arg) AString() (string, bool) {
+	switch a.Kind {
+	case Atom, String, NIL:
+		return a.Value, true
+	}
+	return "", false
+}
+
+// NString returns the value of an nstring: a string or NIL.
+func (a Arg) NString() (s string, isNil, ok bool) {
+	switch a.Kind {
+	case String:
+		return a.Value, false, true
+	case NIL:
+		return "", true, true
+	}
+	return "", false, false
+}
+
+// Command is one complete client command.
+type Command struct {
+	Tag  string
+	Name string // upper-cased
+	Args []Arg
+}
+
+// SyntaxError is a malformed command. It is not fatal: the reader has
+// consumed the command, and the caller answers "Tag BAD Msg", or "* BAD Msg"
+// when Tag is empty (no valid tag was read).
+type SyntaxError struct {
+	Tag  string
+	Name string // the command name when it was read
+	Msg  string
+}
+
+func (e *SyntaxError) Error() string { return "imap: syntax error: " + e.Msg }
+
+// LiteralError is a synchronizing literal that was not accepted: too large,
+// or refused by the Continue hook (Err). It is not fatal: the client sends
+// nothing more for the command, and the caller answers it with a tagged
+// response.
+type LiteralError struct {
+	Tag, Name string
+	Size      int64
+	Err       error
+}
+
+func (e *LiteralError) Error() string {
+	return fmt.Sprintf("imap: literal of %d bytes refused: %v", e.Size, e.Err)
+}
+
+func (e *LiteralError) Unwrap() error { return e.Err }
+
+// ErrLiteralTooLarge is the Err of a LiteralError over MaxLiteral.
+var ErrLiteralTooLarge = errors.New("literal too large")
+
+// FatalError ends the connection: the stream cannot be resynchronized (a
+// line over MaxLine, a non-synchronizing literal over the cap). The caller
+// sends "* BYE Msg" and closes.
+type FatalError struct{ Msg string }
+
+func (e *FatalError) Error() string { return "imap: " + e.Msg }
+
+// Fatal errors.
+var (
+	// ErrLineTooLong: the wording is Dovecot's for a full input buffer.
+	ErrLineTooLong    = &FatalError{Msg: "Input buffer full, aborting"}
+	ErrCommandTooLong = &FatalError{Msg: "Command too long, aborting"}
+	ErrLiteralFatal   = &FatalError{Msg: "Literal too large, aborting"}
+)
+
+// Reader reads client commands from one connection.
+type Reader struct {
+	br  *bufio.Reader
+	lim Limits
+	// Continue is called for every synchronizing literal within the
+	// limits, before its data is read; it must send the continuation
+	// request ("+ OK") and flush, or return an error to refuse the
+	// literal. A nil Continue refuses every synchronizing literal.
+	Continue func(tag, name string, size int64) error
+
+	buf []byte // assembly buffer for a line longer than readChunk
+}
+
+// NewReader returns a Reader over r with the given limits.
+func NewReader(r io.Reader, lim Limits) *Reader {
+	if lim.MaxLine <= 0 {
+		lim.MaxLine = DefaultMaxLine
+	}
+	if lim.MaxLiteral <= 0 {
+		lim.MaxLiteral = DefaultMaxLiteral
+	}
+	if lim.MaxCommand <= 0 {
+		lim.MaxCommand = DefaultMaxCommand
+	}
+	if lim.MaxDepth <= 0 {
+		lim.MaxDepth = DefaultMaxDepth
+	}
+	return &Reader{br: bufio.NewReaderSize(r, readChunk), lim: lim}
+}
+
+// Reset discards buffered input and reads from r from now on (after a
+// STARTTLS handshake the plaintext buffer must not survive).
+func (r *Reader) Reset(src io.Reader) { r.br.Reset(src) }
+
+// Buffered is the number of bytes read from the connection but not consumed.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// Pipelined reports whether a complete line is already buffered, i.e. the
+// client pipelined another command: the caller then delays its flush.
+func (r *Reader) Pipelined() bool {
+	n := r.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := r.br.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
+// readLine returns the next line without its line ending (CRLF, or a bare
+// LF, which real clients send and Dovecot accepts). The slice is valid
+// until the next read.
+func (r *Reader) readLine() ([]byte, error) {
+	r.buf = r.buf[:0]
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if err == nil {
+			line := chunk
+			if len(r.buf) > 0 {
+				r.buf = append(r.buf, chunk...)
+				line = r.buf
+			}
+			line = line[:len(line)-1]
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			if len(line) > r.lim.MaxLine {
+				return nil, ErrLineTooLong
+			}
+			return line, nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			if err == io.EOF && (len(chunk) > 0 || len(r.buf) > 0) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		// +2 leaves room for the CRLF that is not yet read.
+		if len(r.buf)+len(chunk) > r.lim.MaxLine+2 {
+			return nil, ErrLineTooLong
+		}
+		r.buf = append(r.buf, chunk...)
+	}
+}
+
+// ReadCommand reads one command. Empty lines are skipped. It returns a
+// *SyntaxError or *LiteralError for a bad command (not fatal), a
+// *FatalError when the connection must close, or the I/O error.
+func (r *Reader) ReadCommand() (*Command, error) {
+	var line []byte
+	for {
+		l, err := r.readLine()
+		if err != nil {
+			return nil, err
+		}
+		if len(l) > 0 {
+			line = l
+			break
+		}
+	}
+	p := &parser{r: r, line: line, total: int64(len(line))}
+	cmd, err := p.command()
+	if err != nil {
+		var se *SyntaxError
+		if errors.As(err, &se) {
+			// Skip what is left of the command so the next read starts
+			// at the next command.
+			if ferr := p.skipRest(); ferr != nil {
+				return nil, ferr
+			}
+		}
+		return nil, err
+	}
+	return cmd, nil
+}
+
+type parser struct {
+	r     *Reader
+	line  []byte
+	pos   int
+	total int64
+	tag   string
+	name  string
+}
+
+func (p *parser) syntax(format string, args ...any) error {
+	return &SyntaxError{Tag: p.tag, Name: p.name, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *parser) eol() bool { return p.pos >= len(p.line) }
+
+// validTagChar follows RFC 9051 §9 (tag = 1*<any ASTRING-CHAR except "+">)
+// and refuses "/" as Dovecot does, so an HTTP request line ("GET / ...")
+// is never echoed back as a tag.
+func validTagChar(c byte) bool {
+	switch c {
+	case '+', '(', ')', '{', '/', ' ', '%', '*', '"', '\\':
+		return false
+	}
+	return c > ' ' && c < 0x7f
+}
+
+// maxTag bounds an echoed tag.
+const maxTag = 100
+
+func (p *parser) command() (*Command, error) {
+	start := p.pos
+	for !p.eol() && p.line[p.pos] != ' ' {
+		p.pos++
+	}
+	tag := p.line[start:p.pos]
+	if len(tag) == 0 {
+		return nil, p.syntax("Missing tag")
+	}
+	if len(tag) > maxTag {
+		return nil, p.syntax("Tag too long")
+	}
+	for _, c := range tag {
+		if !validTagChar(c) {
+			return nil, p.syntax("Invalid tag")
+		}
+	}
+	p.tag = string(tag)
+	if p.eol() || p.pos+1 >= len(p.line) {
+		return nil, p.syntax("Missing command name")
+	}
+	p.pos++ // SP
+	start = p.pos
+	for !p.eol() && p.line[p.pos] != ' ' {
+		c := p.line[p.pos]
+		if !isAtomChar(c) {
+			return nil, p.syntax("Invalid command name")
+		}
+		p.pos++
+	}
+	if p.pos == start {
+		return nil, p.syntax("Missing command name")
+	}
+	p.name = strings.ToUpper(string(p.line[start:p.pos]))
+	cmd := &Command{Tag: p.tag, Name: p.name}
+	for !p.eol() {
+		if p.line[p.pos] != ' ' {
+			return nil, p.syntax("Expected space between arguments")
+		}
+		p.pos++
+		if p.eol() {
+			// A trailing space: some clients send one; nothing follows.
+			break
+		}
+		a, err := p.arg(0)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Args = append(cmd.Args, a)
+	}
+	return cmd, nil
+}
+
+// isAtomChar is ATOM-CHAR of RFC 9051 §9 plus the list wildcards and "]",
+// which sequence sets, LIST patterns and fetch sections use in atom position,
+// and "\" for flags.
+func isAtomChar(c byte) bool {
+	switch c {
+	case '(', ')', '{', ' ', '"':
+		return false
+	}
+	return c > ' ' && c < 0x7f
+}
+
+func (p *parser) arg(depth int) (Arg, error) {
+	switch c := p.line[p.pos]; c {
+	case '(':
+		return p.list(depth + 1)
+	case '"':
+		return p.quoted()
+	case '{':
+		return p.literal()
+	case ')':
+		return Arg{}, p.syntax("Unexpected ')'")
+	default:
+		return p.atom()
+	}
+}
+
+func (p *parser) list(depth int) (Arg, error) {
+	if depth > p.r.lim.MaxDepth {
+		return Arg{}, p.syntax("Too deeply nested lists")
+	}
+	p.pos++ // (
+	a := Arg{Kind: List, List: []Arg{}}
+	for {
+		if p.eol() {
+			return Arg{}, p.syntax("Missing ')'")
+		}
+		if p.line[p.pos] == ')' {
+			p.pos++
+			return a, nil
+		}
+		if len(a.List) > 0 {
+			if p.line[p.pos] != ' ' {
+				return Arg{}, p.syntax("Expected space in list")
+			}
+			p.pos++
+			if p.eol() {
+				return Arg{}, p.syntax("Missing ')'")
+			}
+		}
+		item, err := p.arg(depth)
+		if err != nil {
+			return Arg{}, err
+		}
+		a.List = append(a.List, item)
+	}
+}
+
+func (p *parser) quoted() (Arg, error) {
+	p.pos++ // "
+	var sb strings.Builder
+	for {
+		if p.eol() {
+			return Arg{}, p.syntax("Missing '\"'")
+		}
+		c := p.line[p.pos]
+		p.pos++
+		switch c {
+		case '"':
+			return Arg{Kind: String, Value: sb.String()}, nil
+		case '\\':
+			if p.eol() {
+				return Arg{}, p.syntax("Missing '\"'")
+			}
+			e := p.line[p.pos]
+			if e != '"' && e != '\\' {
+				return Arg{}, p.syntax("Invalid escape in quoted string")
+			}
+			sb.WriteByte(e)
+			p.pos++
+		case 0:
+			return Arg{}, p.syntax("NUL in quoted string")
+		default:
+			sb.WriteByte(c)
+		}
+	}
+}
+
+func (p *parser) atom() (Arg, error) {
+	start := p.pos
+	for !p.eol() {
+		c := p.line[p.pos]
+		if c == '[' {
+			// A fetch section such as BODY[HEADER.FIELDS (From To)]
+			// carries spaces and parentheses up to its "]".
+			end := bytes.IndexByte(p.line[p.pos:], ']')
+			if end < 0 {
+				return Arg{}, p.syntax("Missing ']'")
+			}
+			for _, b := range p.line[p.pos : p.pos+end] {
+				if b < ' ' || b >= 0x7f {
+					return Arg{}, p.syntax("Invalid character in section")
+				}
+			}
+			p.pos += end + 1
+			continue
+		}
+		if c == ' ' || c == ')' || c == '(' {
+			break
+		}
+		if !isAtomChar(c) {
+			return Arg{}, p.syntax("Invalid character in atom")
+		}
+		p.pos++
+	}
+	if p.pos == start {
+		return Arg{}, p.syntax("Empty atom")
+	}
+	v := string(p.line[start:p.pos])
+	if strings.EqualFold(v, "NIL") {
+		return Arg{Kind: NIL, Value: v}, nil
+	}
+	return Arg{Kind: Atom, Value: v}, nil
+}
+
+// parseLiteralHeader reads "{n}" or "{n+}" at p.pos, which must end the
+// line. It returns the size and whether the literal is synchronizing.
+func (p *parser) parseLiteralHeader() (int64, bool, error) {
+	rest := p.line[p.pos:]
+	if len(rest) < 3 || rest[len(rest)-1] != '}' {
+		return 0, false, p.syntax("Invalid literal")
+	}
+	body := rest[1 : len(rest)-1]
+	sync := true
+	if len(body) > 0 && body[len(body)-1] == '+' {
+		sync = false
+		body = body[:len(body)-1]
+	}
+	// RFC 9051 §9: number = 1*DIGIT, fits in 32 bits.
+	if len(body) == 0 || len(body) > 10 {
+		return 0, false, p.syntax("Invalid literal size")
+	}
+	for _, c := range body {
+		if c < '0' || c > '9' {
+			return 0, false, p.syntax("Invalid literal size")
+		}
+	}
+	n, err := strconv.ParseInt(string(body), 10, 64)
+	if err != nil || n > 1<<32-1 {
+		return 0, false, p.syntax("Invalid literal size")
+	}
+	p.pos = len(p.line)
+	return n, sync, nil
+}
+
+func (p *parser) literal() (Arg, error) {
+	n, sync, err := p.parseLiteralHeader()
+	if err != nil {
+		return Arg{}, err
+	}
+	if sync {
+		if n > p.r.lim.MaxLiteral || p.total+n > p.r.lim.MaxCommand {
+			return Arg{}, &LiteralError{Tag: p.tag, Name: p.name, Size: n, Err: ErrLiteralTooLarge}
+		}
+		if p.r.Continue == nil {
+			return Arg{}, &LiteralError{Tag: p.tag, Name: p.name, Size: n, Err: errors.New("synchronizing literals are not accepted here")}
+		}
+		if err := p.r.Continue(p.tag, p.name, n); err != nil {
+			return Arg{}, &LiteralError{Tag: p.tag, Name: p.name, Size: n, Err: err}
+		}
+	} else if n > p.r.lim.MaxLiteral || p.total+n > p.r.lim.MaxCommand {
+		// The client sends the data without waiting: it cannot be
+		// told no, and skipping up to 4 GiB is not worth it.
+		return Arg{}, ErrLiteralFatal
+	}
+	data := make([]byte, n)
+	if _, err := io.ReadFull(p.r.br, data); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Arg{}, err
+	}
+	p.total += n
+	if err := p.nextSegment(); err != nil {
+		return Arg{}, err
+	}
+	return Arg{Kind: String, Value: string(data), Literal: true}, nil
+}
+
+// nextSegment reads the line segment that follows a literal.
+func (p *parser) nextSegment() error {
+	line, err := p.r.readLine()
+	if err != nil {
+		return err
+	}
+	p.total += int64(len(line))
+	if p.total > p.r.lim.MaxCommand {
+		return ErrCommandTooLong
+	}
+	p.line, p.pos = line, 0
+	return nil
+}
+
+// skipRest consumes the rest of a command after a syntax error. A segment
+// that ends in a non-synchronizing literal is followed by the literal's
+// data and another segment, which are skipped too; a synchronizing one is
+// not, since the client waits for a continuation it will not get.
+func (p *parser) skipRest() error {
+	for {
+		rest := p.line[p.pos:]
+		i := bytes.LastIndexByte(rest, '{')
+		if i < 0 || !bytes.HasSuffix(rest, []byte("+}")) {
+			return nil
+		}
+		n, err := strconv.ParseInt(string(rest[i+1:len(rest)-2]), 10, 64)
+		if err != nil || n < 0 {
+			return nil
+		}
+		if n > p.r.lim.MaxLiteral || p.total+n > p.r.lim.MaxCommand {
+			return ErrLiteralFatal
+		}
+		if _, err := p.r.br.Discard(int(n)); err != nil {
+			return err
+		}
+		p.total += n
+		if err := p.nextSegment(); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,29 @@
+// Package login is the pre-authentication core shared by imap-login and
+// pop3-login, in the way Dovecot's login-common serves both: it owns the
+// client table, the connection's TLS state (implicit TLS on ssl listeners,
+// STARTTLS/STLS upgrades with a handshake deadline), the pre-login
+// deadlines (idle, whole session, writes), shutdown, the "secured"
+// classification that decides whether plaintext authentication is allowed,
+// and the per-connection log fields. A protocol plugs in as a Session
+// function that speaks its wire protocol over Client.Conn.
+//
+// Later issues add here the auth-client conversation (Dovecot's auth
+// protocol, ARCHITECTURE.md contract 2) and the handoff of an authenticated
+// client to the post-login process (contract 4), with the TLS proxy that
+// keeps a TLS session in the login process.
+//
+// RFCs: RFC 9051 §6.2.1 and RFC 2595 (STARTTLS), RFC 8314 (implicit TLS).
+//
+// Imports: service, settings, tlsconf (and later ipc, authproto). It must
+// not import storage, auth, queue or any protocol package: protocols import
+// login, not the other way round.
+//
+// Invariants:
+//   - Every read and write of a client has a deadline; no read deadline
+//     extends past the whole-session deadline before login.
+//   - Once the service context is cancelled, no deadline is extended
+//     (Client.PrepareRead and PrepareWrite set them in the past), so a
+//     blocked read returns at once and the session can say BYE.
+//   - A connection on an ssl listener is never served in plaintext: with
+//     no TLS configuration it is closed and the problem logged.
+package login
