@@ -121,7 +121,13 @@ func start(cfgPath string, foreground bool) error {
 	if err != nil {
 		return fail(err)
 	}
-	sink, err := log.OpenSink(cfg.Root.Get("log_path"), cfg.Root.Get("syslog_facility"))
+	sink, err := log.OpenSink(log.Options{
+		Path:      cfg.Root.Get("log_path"),
+		InfoPath:  cfg.Root.Get("info_log_path"),
+		DebugPath: cfg.Root.Get("debug_log_path"),
+		Facility:  cfg.Root.Get("syslog_facility"),
+		Timestamp: cfg.Root.Get("log_timestamp"),
+	})
 	if err != nil {
 		return fail(err)
 	}

@@ -11,18 +11,21 @@
 // The master side is the Sink (sink.go). It writes every line, its own
 // included (NewMaster), in one format. In a file or on stderr:
 //
-//	2026-01-02T15:04:05.000Z info imap-login[1234]: connection closed remote=192.0.2.1:5123 reason="client said LOGOUT"
+//	2026-01-02T15:04:05.000+00:00 info imap-login[1234]: connection closed remote=192.0.2.1:5123 reason="client said LOGOUT"
 //
-// that is: the UTC timestamp with milliseconds, the level, the service name
-// and its pid ("master" for the master itself), the message, and the
-// structured fields as key=value in the order the process wrote them.
+// that is: the log_timestamp prefix (strftime, default DefaultTimestamp:
+// local time with milliseconds and offset), the level, the service name and
+// its pid ("master" for the master itself), the message, and the structured
+// fields as key=value in the order the process wrote them.
 // Strings holding spaces, quotes, '=' or backslashes are Go-quoted; other
 // JSON values (numbers, booleans, objects) are written as compact JSON. A
 // newline inside a message is written as \n, so one entry is always one line.
 // A child's own "service" or "pid" field is renamed child_service/child_pid:
 // only the master says who wrote a line. With log_path = syslog the same line
 // without timestamp and level goes to syslog with tag "cote", the level as
-// the severity and syslog_facility as the facility.
+// the severity and syslog_facility as the facility. As in Dovecot, errors and
+// warnings go to log_path, info lines to info_log_path (default: log_path)
+// and debug lines to debug_log_path (default: info_log_path).
 //
 // Reopen (SIGUSR1, `coteadm log reopen`) closes and reopens a log file so
 // logrotate can rename it away; lines are never dropped while it happens.

@@ -49,38 +49,91 @@ type Field struct {
 }
 
 // Sink writes the log lines of the master and of every service to
-// log_path. It is safe for concurrent use: each child's stderr is relayed by
-// its own goroutine.
+// log_path, info_log_path and debug_log_path. It is safe for concurrent use:
+// each child's stderr is relayed by its own goroutine.
 type Sink struct {
-	mu       sync.Mutex
+	mu sync.Mutex
+	// main takes errors and warnings (log_path), info the info lines
+	// (info_log_path, else log_path), debug the debug lines
+	// (debug_log_path, else info_log_path), as Dovecot routes them.
+	main, info, debug *output
+	outs              []*output // each distinct output once, for reopen and close
+	stamp             *Timestamp
+}
+
+// output is one destination: a file, syslog or stderr.
+type output struct {
 	path     string
 	facility syslog.Priority
 	w        io.Writer      // where file-format lines go (nil with syslog)
 	file     *os.File       // the opened log file; nil for stderr, which is never closed
-	sys      *syslog.Writer // log_path = syslog
+	sys      *syslog.Writer // path = syslog
 }
 
-// OpenSink opens log_path: a file (created 0600, appended to), PathSyslog
-// (with the syslog_facility name, "mail" by default) or PathStderr.
-func OpenSink(path, facility string) (*Sink, error) {
-	s := &Sink{path: path}
-	if path == PathSyslog {
-		f, err := Facility(facility)
-		if err != nil {
+// Options are the logging settings the sink honours.
+type Options struct {
+	Path      string // log_path: a file, PathSyslog or PathStderr
+	InfoPath  string // info_log_path; "" means Path
+	DebugPath string // debug_log_path; "" means the info path
+	Facility  string // syslog_facility; "" means mail
+	Timestamp string // log_timestamp (strftime); "" means DefaultTimestamp
+}
+
+// OpenSink opens the configured outputs. An info or debug path equal to
+// another output shares it.
+func OpenSink(o Options) (*Sink, error) {
+	fac, err := Facility(o.Facility)
+	if err != nil {
+		return nil, err
+	}
+	layout := o.Timestamp
+	if layout == "" {
+		layout = DefaultTimestamp
+	}
+	stamp, err := ParseTimestamp(layout)
+	if err != nil {
+		return nil, fmt.Errorf("log_timestamp: %w", err)
+	}
+	s := &Sink{stamp: stamp}
+	get := func(setting, path string) (*output, error) {
+		for _, out := range s.outs {
+			if out.path == path {
+				return out, nil
+			}
+		}
+		out := &output{path: path, facility: fac}
+		if err := out.open(setting); err != nil {
 			return nil, err
 		}
-		s.facility = f
+		s.outs = append(s.outs, out)
+		return out, nil
 	}
-	if err := s.open(); err != nil {
+	infoPath, debugPath := o.InfoPath, o.DebugPath
+	if infoPath == "" {
+		infoPath = o.Path
+	}
+	if debugPath == "" {
+		debugPath = infoPath
+	}
+	if s.main, err = get("log_path", o.Path); err == nil {
+		if s.info, err = get("info_log_path", infoPath); err == nil {
+			s.debug, err = get("debug_log_path", debugPath)
+		}
+	}
+	if err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// NewWriterSink writes to w in the file format and never reopens it; used
-// by tests and by programs that log to a stream they own.
+// NewWriterSink writes to w in the file format with the default timestamp
+// and never reopens it; used by tests and by programs that log to a stream
+// they own.
 func NewWriterSink(w io.Writer) *Sink {
-	return &Sink{path: PathStderr, w: w}
+	stamp, _ := ParseTimestamp(DefaultTimestamp)
+	out := &output{path: PathStderr, w: w}
+	return &Sink{main: out, info: out, debug: out, outs: []*output{out}, stamp: stamp}
 }
 
 var facilities = map[string]syslog.Priority{
@@ -105,95 +158,109 @@ func Facility(name string) (syslog.Priority, error) {
 	return f, nil
 }
 
-func (s *Sink) open() error {
-	switch s.path {
+func (o *output) open(setting string) error {
+	switch o.path {
 	case PathStderr:
-		s.w = os.Stderr
+		o.w = os.Stderr
 	case PathSyslog:
-		w, err := syslog.New(s.facility|syslog.LOG_INFO, "cote")
+		w, err := syslog.New(o.facility|syslog.LOG_INFO, "cote")
 		if err != nil {
-			return fmt.Errorf("log_path: syslog: %w", err)
+			return fmt.Errorf("%s: syslog: %w", setting, err)
 		}
-		s.sys = w
+		o.sys = w
 	default:
-		f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err := os.OpenFile(o.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
-			return fmt.Errorf("log_path: %w", err)
+			return fmt.Errorf("%s: %w", setting, err)
 		}
-		s.file, s.w = f, f
+		o.file, o.w = f, f
 	}
 	return nil
 }
 
-// Reopen closes and reopens a log file so that logrotate's rename takes
+// Reopen closes and reopens every log file so that logrotate's rename takes
 // effect; for syslog it reconnects, for stderr it does nothing.
 func (s *Sink) Reopen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.path == PathStderr {
-		return nil
+	var errs []error
+	for _, o := range s.outs {
+		if o.path == PathStderr {
+			continue
+		}
+		old, oldSys := o.file, o.sys
+		if err := o.open("log_path"); err != nil {
+			// Keep writing to the old file rather than losing lines.
+			errs = append(errs, err)
+			continue
+		}
+		if old != nil {
+			old.Close()
+		}
+		if oldSys != nil {
+			oldSys.Close()
+		}
 	}
-	old, oldSys := s.file, s.sys
-	if err := s.open(); err != nil {
-		// Keep writing to the old file rather than losing lines.
-		return err
-	}
-	if old != nil {
-		old.Close()
-	}
-	if oldSys != nil {
-		oldSys.Close()
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// Close closes the log file or the syslog connection.
+// Close closes the log files and the syslog connection.
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var err error
-	if s.file != nil {
-		err = s.file.Close()
+	var errs []error
+	for _, o := range s.outs {
+		if o.file != nil {
+			errs = append(errs, o.file.Close())
+		}
+		if o.sys != nil {
+			errs = append(errs, o.sys.Close())
+		}
+		o.file, o.sys, o.w = nil, nil, nil
 	}
-	if s.sys != nil {
-		err = s.sys.Close()
-	}
-	s.file, s.sys, s.w = nil, nil, nil
-	return err
+	return errors.Join(errs...)
 }
 
-// Write writes one entry. Errors are returned but a logging failure must
-// never stop the caller's work.
+// Write writes one entry to the output of its level. Errors are returned
+// but a logging failure must never stop the caller's work.
 func (s *Sink) Write(e Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sys != nil {
+	o := s.main
+	switch e.Level {
+	case "info":
+		o = s.info
+	case "debug":
+		o = s.debug
+	}
+	if o.sys != nil {
 		line := formatBody(e)
 		switch e.Level {
 		case "debug":
-			return s.sys.Debug(line)
+			return o.sys.Debug(line)
 		case "info":
-			return s.sys.Info(line)
+			return o.sys.Info(line)
 		case "warn":
-			return s.sys.Warning(line)
+			return o.sys.Warning(line)
 		case "fatal", "panic", "dpanic":
-			return s.sys.Crit(line)
+			return o.sys.Crit(line)
 		default:
-			return s.sys.Err(line)
+			return o.sys.Err(line)
 		}
 	}
-	if s.w == nil {
-		return errors.New("log: sink closed")
+	if o.w == nil {
+		return errors.New("log: sink is closed")
 	}
-	_, err := io.WriteString(s.w, FormatLine(e))
+	_, err := io.WriteString(o.w, s.stamp.Format(e.Time)+e.Level+" "+formatBody(e)+"\n")
 	return err
 }
 
-// FormatLine renders e in the file format documented in doc.go:
+// FormatLine renders e in the file format documented in doc.go with the
+// default timestamp:
 //
-//	2026-01-02T15:04:05.000Z info imap-login[1234]: msg key=value key2="a b"
+//	2026-01-02T15:04:05.000+00:00 info imap-login[1234]: msg key=value key2="a b"
 func FormatLine(e Entry) string {
-	return e.Time.UTC().Format("2006-01-02T15:04:05.000Z") + " " + e.Level + " " + formatBody(e) + "\n"
+	return defaultStamp.Format(e.Time) + e.Level + " " + formatBody(e) + "\n"
 }
 
 // formatBody is the line without timestamp and level: syslog adds its own.

@@ -21,42 +21,42 @@ func TestParseLineFormat(t *testing.T) {
 		{
 			name: "service JSON line with fields in order",
 			line: `{"level":"info","ts":1767366245.123,"msg":"connection closed","remote":"192.0.2.1:5123","reason":"client said LOGOUT","n":3,"tls":true}`,
-			want: `2026-01-02T15:04:05.123Z info imap-login[42]: connection closed remote=192.0.2.1:5123 reason="client said LOGOUT" n=3 tls=true` + "\n",
+			want: `2026-01-02T15:04:05.123+00:00 info imap-login[42]: connection closed remote=192.0.2.1:5123 reason="client said LOGOUT" n=3 tls=true` + "\n",
 		},
 		{
 			name: "own service and pid dropped, foreign ones renamed",
 			line: `{"level":"warn","ts":1767366245.123,"msg":"m","service":"imap-login","pid":42,"x":1}`,
-			want: `2026-01-02T15:04:05.123Z warn imap-login[42]: m x=1` + "\n",
+			want: `2026-01-02T15:04:05.123+00:00 warn imap-login[42]: m x=1` + "\n",
 		},
 		{
 			name: "a child cannot claim another identity",
 			line: `{"level":"warn","ts":1767366245.123,"msg":"m","service":"auth","pid":1}`,
-			want: `2026-01-02T15:04:05.123Z warn imap-login[42]: m child_service=auth child_pid=1` + "\n",
+			want: `2026-01-02T15:04:05.123+00:00 warn imap-login[42]: m child_service=auth child_pid=1` + "\n",
 		},
 		{
 			name: "non-JSON line kept verbatim at error level",
 			line: `panic: runtime error: index out of range [3] with length 3`,
-			want: `2026-01-02T15:04:05.123Z error imap-login[42]: panic: runtime error: index out of range [3] with length 3` + "\n",
+			want: `2026-01-02T15:04:05.123+00:00 error imap-login[42]: panic: runtime error: index out of range [3] with length 3` + "\n",
 		},
 		{
 			name: "JSON without msg is not ours: verbatim",
 			line: `{"level":"info"}`,
-			want: `2026-01-02T15:04:05.123Z error imap-login[42]: {"level":"info"}` + "\n",
+			want: `2026-01-02T15:04:05.123+00:00 error imap-login[42]: {"level":"info"}` + "\n",
 		},
 		{
 			name: "unknown level: verbatim",
 			line: `{"level":"loud","msg":"x"}`,
-			want: `2026-01-02T15:04:05.123Z error imap-login[42]: {"level":"loud","msg":"x"}` + "\n",
+			want: `2026-01-02T15:04:05.123+00:00 error imap-login[42]: {"level":"loud","msg":"x"}` + "\n",
 		},
 		{
 			name: "trailing garbage: verbatim",
 			line: `{"level":"info","msg":"x"} extra`,
-			want: `2026-01-02T15:04:05.123Z error imap-login[42]: {"level":"info","msg":"x"} extra` + "\n",
+			want: `2026-01-02T15:04:05.123+00:00 error imap-login[42]: {"level":"info","msg":"x"} extra` + "\n",
 		},
 		{
 			name: "missing ts uses arrival time; newline in message escaped",
 			line: `{"level":"error","msg":"two\nlines","obj":{"a": [1, 2]},"empty":"","q":"say \"hi\""}`,
-			want: `2026-01-02T15:04:05.123Z error imap-login[42]: two\nlines obj={"a":[1,2]} empty="" q="say \"hi\""` + "\n",
+			want: `2026-01-02T15:04:05.123+00:00 error imap-login[42]: two\nlines obj={"a":[1,2]} empty="" q="say \"hi\""` + "\n",
 		},
 	}
 	for _, tt := range tests {
@@ -105,7 +105,7 @@ func TestMasterLogger(t *testing.T) {
 func TestReopenAfterRename(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "cote.log")
-	s, err := OpenSink(path, "")
+	s, err := OpenSink(Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestReopenAfterRename(t *testing.T) {
 	if !strings.Contains(string(old), "before") || !strings.Contains(string(old), "still old") || strings.Contains(string(old), "after") {
 		t.Errorf("rotated file: %q", old)
 	}
-	if string(cur) != "2026-01-02T15:04:05.123Z info master[1]: after\n" {
+	if string(cur) != "2026-01-02T15:04:05.123+00:00 info master[1]: after\n" {
 		t.Errorf("new file: %q", cur)
 	}
 	st, _ := os.Stat(path)
@@ -142,7 +142,7 @@ func TestOpenSinkErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := OpenSink(tt.path, tt.facility)
+			_, err := OpenSink(Options{Path: tt.path, Facility: tt.facility})
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error = %v, want %q", err, tt.want)
 			}
@@ -164,4 +164,65 @@ func FuzzParseLine(f *testing.F) {
 			t.Fatalf("identity lost: %q", out)
 		}
 	})
+}
+
+func TestMain(m *testing.M) {
+	// Timestamps render in local time; pin it so expected lines hold on
+	// any machine.
+	time.Local = time.UTC
+	os.Exit(m.Run())
+}
+
+func TestTimestamp(t *testing.T) {
+	at := time.Date(2026, 3, 7, 9, 5, 3, 45e6, time.UTC)
+	for _, tc := range []struct{ layout, want string }{
+		{DefaultTimestamp, "2026-03-07T09:05:03.045+00:00 "},
+		{"%b %d %H:%M:%S ", "Mar 07 09:05:03 "},
+		{"%e|%j|%y|%C|%a %A %B|%I%p|%s|%%|%F %T|%z", " 7|066|26|20|Sat Saturday March|09AM|1772874303|%|2026-03-07 09:05:03|+0000"},
+	} {
+		ts, err := ParseTimestamp(tc.layout)
+		if err != nil {
+			t.Fatalf("ParseTimestamp(%q): %v", tc.layout, err)
+		}
+		if got := ts.Format(at); got != tc.want {
+			t.Errorf("Format(%q) = %q, want %q", tc.layout, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"%Q", "ends in %"} {
+		if _, err := ParseTimestamp(bad); err == nil {
+			t.Errorf("ParseTimestamp(%q): no error", bad)
+		}
+	}
+}
+
+func TestLevelRouting(t *testing.T) {
+	dir := t.TempDir()
+	main, info, debug := filepath.Join(dir, "main.log"), filepath.Join(dir, "info.log"), filepath.Join(dir, "debug.log")
+	s, err := OpenSink(Options{Path: main, InfoPath: info, DebugPath: debug, Timestamp: "%H "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lvl := range []string{"error", "warn", "info", "debug"} {
+		s.Write(Entry{Time: t0, Level: lvl, Service: "master", PID: 1, Msg: lvl})
+	}
+	s.Close()
+	for path, want := range map[string]string{
+		main:  "15 error master[1]: error\n15 warn master[1]: warn\n",
+		info:  "15 info master[1]: info\n",
+		debug: "15 debug master[1]: debug\n",
+	} {
+		got, _ := os.ReadFile(path)
+		if string(got) != want {
+			t.Errorf("%s = %q, want %q", filepath.Base(path), got, want)
+		}
+	}
+	// Without info/debug paths everything shares log_path.
+	s, err = OpenSink(Options{Path: main})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.main != s.info || s.info != s.debug || len(s.outs) != 1 {
+		t.Fatal("default routing opened several outputs")
+	}
+	s.Close()
 }

@@ -146,7 +146,7 @@ var schema = []Setting{
 	{Name: "debug_log_path", Type: TPath, Default: "", Kinds: root, Doc: "debug log destination, empty for info_log_path"},
 	{Name: "syslog_facility", Type: TEnum, Default: "mail", Kinds: root, Doc: "syslog facility when logging to syslog",
 		Enum: []string{"auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user", "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"}},
-	{Name: "log_timestamp", Type: TString, Default: "%b %d %H:%M:%S ", Kinds: root, Doc: "strftime prefix of lines written to log files"},
+	{Name: "log_timestamp", Type: TString, Default: "%Y-%m-%dT%H:%M:%S.%L%:z ", Kinds: root, Doc: "strftime prefix of lines written to log files (%L: milliseconds, %:z: +hh:mm)"},
 
 	// Root: TLS.
 	{Name: "ssl", Type: TEnum, Default: "yes", Enum: []string{"yes", "no", "required"}, Kinds: root, Doc: "TLS: no, yes, or required before plaintext authentication"},
