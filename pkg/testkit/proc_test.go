@@ -71,10 +71,18 @@ func TestChildrenAndExit(t *testing.T) {
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-done })
 
+	// Between fork and the end of execve /proc shows an empty cmdline and
+	// the parent's environment: wait until the exec is complete.
 	var found *Proc
-	for _, p := range ChildrenOf(os.Getpid()) {
-		if p.PID == cmd.Process.Pid {
-			found = &p
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		found = nil
+		for _, p := range ChildrenOf(os.Getpid()) {
+			if p.PID == cmd.Process.Pid {
+				found = &p
+			}
+		}
+		if found != nil && len(found.Cmdline) == 2 && found.Service != "" {
+			break
 		}
 	}
 	if found == nil {
