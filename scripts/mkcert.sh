@@ -78,11 +78,15 @@ mkdir -p -- "$(dirname -- "$CERTFILE")" || exit 2
 (umask 077 && mkdir -p -- "$(dirname -- "$KEYFILE")") || exit 2
 
 # umask 077 so the key is never readable by others, not even for an instant.
+# openssl's key generation progress goes to stderr: show it only on failure.
+errlog=$(mktemp) || exit 2
 (umask 077 && "$OPENSSL" req -new -x509 -nodes -config "$OPENSSLCONFIG" \
-	-days "$DAYS" -out "$CERTFILE" -keyout "$KEYFILE") || {
-	rm -f -- "$CERTFILE" "$KEYFILE"
+	-days "$DAYS" -out "$CERTFILE" -keyout "$KEYFILE" 2>"$errlog") || {
+	cat -- "$errlog" >&2
+	rm -f -- "$CERTFILE" "$KEYFILE" "$errlog"
 	exit 2
 }
+rm -f -- "$errlog"
 chmod 0600 "$KEYFILE" || exit 2
 chmod 0644 "$CERTFILE" || exit 2
 

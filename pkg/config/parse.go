@@ -23,8 +23,8 @@ type Options struct {
 	// Default returns the default of a setting for `$name` when it was not set earlier.
 	Default func(name string) (string, bool)
 	// DeferFiles leaves `key = <file` values unread: the node gets FromFile
-	// and an empty Value, and the caller reads only the values that stay in
-	// effect (ReadValueFile). A shipped `ssl_cert = </etc/pki/...` that a
+	// (absolute) and an empty Value, Tree.Files does not list the file, and
+	// the caller reads only the values that stay in effect (ReadValueFile). A shipped `ssl_cert = </etc/pki/...` that a
 	// later file overrides then never needs to exist.
 	DeferFiles bool
 }
@@ -559,7 +559,12 @@ func (p *parser) assign(key, raw string, pos Pos) {
 			path = filepath.Join(filepath.Dir(p.curFile()), path)
 		}
 		if p.opt.DeferFiles {
-			n.FromFile = p.addFile(path)
+			// Not read, so not listed in Tree.Files: the caller adds the
+			// files it does read.
+			if abs, err := filepath.Abs(path); err == nil {
+				path = abs
+			}
+			n.FromFile = filepath.Clean(path)
 			break
 		}
 		data, msg := readRegular(path, maxValue)

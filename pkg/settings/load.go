@@ -63,6 +63,11 @@ func FromTree(tree *config.Tree) (*Config, error) {
 		l.warns = append(l.warns, fmt.Sprint(w))
 	}
 	l.readFiles(root)
+	for _, f := range l.files {
+		if !slices.Contains(c.Files, f) {
+			c.Files = append(c.Files, f)
+		}
+	}
 	l.global(c)
 	if len(l.errs) > 0 {
 		return nil, &LoadError{Errs: l.errs}
@@ -75,6 +80,8 @@ type loader struct {
 	errs   []string
 	warns  []string
 	warned map[string]bool // settings already warned about: one warning each
+	// files are the deferred `<file` values read, for Config.Files.
+	files []string
 	// authWarned is set once the missing auth service has been reported.
 	authWarned bool
 }
@@ -352,6 +359,7 @@ func (l *loader) readFiles(sec *Section) {
 		}
 		v.Raw = data
 		sec.Values[key] = v
+		l.files = append(l.files, v.FromFile)
 	}
 	for _, ch := range sec.Sections {
 		l.readFiles(ch)
