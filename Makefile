@@ -30,7 +30,7 @@ vet:
 # Debian packages the tests use: openssl (certificates, cipher lists), python3
 # (imaplib as an independent client), dovecot-core (the stock configuration
 # tree the settings tests load), curl. Installed only when root and missing.
-TEST_DEBS := openssl python3 curl dovecot-core
+TEST_DEBS := openssl python3 curl dovecot-core dovecot-imapd postfix
 test-deps:
 	@sh scripts/test-deps.sh $(TEST_DEBS)
 

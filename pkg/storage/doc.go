@@ -1,0 +1,25 @@
+// Package storage is the mail store API that the IMAP, POP3 and LMTP
+// sessions use, independent of the on-disk format: a User opened from
+// userdb fields (home, mail location, quota_rule) holds namespaces
+// (prefix, separator, inbox, special-use and auto mailboxes from
+// `mailbox {}` sections) over Storages (one per location, implemented by
+// drivers such as storage/maildir), and a Mailbox is one session's view of
+// a selected mailbox.
+//
+// RFCs: 9051 and 3501 (mailbox names, INBOX, \Recent, sequence numbers),
+// 7162 (CONDSTORE/QRESYNC modseqs), 4315 (UIDPLUS), 6851 (MOVE), 6154
+// (special-use), 9208 (QUOTA), 8474 (EMAILID), 8514 (SAVEDATE).
+//
+// Invariants:
+//   - Sequence numbers of a Mailbox change only in Sync, never behind the
+//     session's back.
+//   - Every error a driver returns carries one of the Err* kinds
+//     (errors.Is), so protocols map outcomes to response codes in one
+//     place; the wrapped cause is for the log and may name paths.
+//   - Nothing here assumes Maildir: names are "/"-joined levels in the
+//     Storage interface, and cached message data is opaque bytes.
+//
+// Imports: pkg/settings (only to read namespace sections), zap. It must
+// not import protocol packages, auth, or its own drivers (the process main
+// wires drivers in through OpenUser's driver map).
+package storage

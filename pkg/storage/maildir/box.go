@@ -1,0 +1,756 @@
+package maildir
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/cote-mail/cote/pkg/storage"
+	"github.com/cote-mail/cote/pkg/storage/maildir/format"
+)
+
+// modseqReserve is how far the HIGHESTMODSEQ floor in cote-modseq runs
+// ahead of the modseqs handed out: the sidecar is fsynced once per
+// modseqReserve changes, and a rebuild starts above it, so no modseq a
+// client saw is ever reused (RFC 7162 §3.1.1: modseqs only grow).
+const modseqReserve = 1 << 16
+
+// dirtyWindow: a directory whose mtime is this recent may change again
+// within the same timestamp, so its mtime cannot prove it unchanged
+// (Dovecot's maildir sync treats a directory changed within the last
+// second the same way).
+const dirtyWindow = 2 * time.Second
+
+// box is the shared state of one mailbox in this process. Sessions hold
+// *mailbox handles over it.
+type box struct {
+	d    *Driver
+	dir  string
+	name string
+	log  *zap.Logger
+	refs int // guarded by d.mu
+
+	mu sync.Mutex // guards everything below; held across an index lock
+
+	lockF  *os.File // cote-index.lock, for OFD locks
+	st     *state
+	gen    uint64
+	snapID fileID
+	logID  fileID
+	logOff int64 // valid log bytes applied, after the header
+	floor  uint64
+
+	newMtime, curMtime time.Time // at the last full scan by this process
+	subs               map[*mailbox]struct{}
+}
+
+type fileID struct{ dev, ino uint64 }
+
+func idOf(fi os.FileInfo) fileID {
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	if st == nil {
+		return fileID{}
+	}
+	return fileID{uint64(st.Dev), st.Ino}
+}
+
+func (b *box) path(n string) string { return filepath.Join(b.dir, n) }
+
+func (b *box) closeFiles() {
+	if b.lockF != nil {
+		b.lockF.Close()
+		b.lockF = nil
+	}
+	b.st = nil
+}
+
+// lock takes the OFD lock on cote-index.lock: shared for readers,
+// exclusive for writers. OFD locks belong to the open file, so they
+// serialise processes; b.mu serialises this process's goroutines.
+func (b *box) lock(exclusive bool) error {
+	if b.lockF == nil {
+		f, err := os.OpenFile(b.path(lockName), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return storage.Errorf("lock", b.name, kindOfOS(err), err)
+		}
+		b.lockF = f
+	}
+	typ := int16(unix.F_RDLCK)
+	if exclusive {
+		typ = unix.F_WRLCK
+	}
+	lk := unix.Flock_t{Type: typ, Whence: 0}
+	for {
+		err := unix.FcntlFlock(b.lockF.Fd(), unix.F_OFD_SETLKW, &lk)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return storage.Errorf("lock", b.name, storage.ErrTemporary, err)
+		}
+		return nil
+	}
+}
+
+func (b *box) unlock() {
+	if b.lockF == nil {
+		return
+	}
+	lk := unix.Flock_t{Type: unix.F_UNLCK}
+	unix.FcntlFlock(b.lockF.Fd(), unix.F_OFD_SETLK, &lk)
+}
+
+// refresh brings b.st up to date with the index files. It returns
+// errRebuild when there is no usable index.
+var errRebuild = errors.New("index needs a rebuild")
+
+func (b *box) refresh() error {
+	fi, err := os.Stat(b.path(indexName))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return errRebuild
+		}
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	if b.st == nil || idOf(fi) != b.snapID {
+		data, err := os.ReadFile(b.path(indexName))
+		if err != nil {
+			return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+		}
+		gen, err := parseHeader(data)
+		if err != nil {
+			b.log.Warn("index unusable, rebuilding", zap.Error(err))
+			return errRebuild
+		}
+		st := newState()
+		if _, err := readRecords(st, data[headerLen:], true); err != nil {
+			b.log.Warn("index corrupt, rebuilding", zap.Error(err))
+			return errRebuild
+		}
+		b.st, b.gen, b.snapID = st, gen, idOf(fi)
+		b.logID, b.logOff = fileID{}, 0
+	}
+	lf, err := os.Open(b.path(logName))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			b.logID, b.logOff = fileID{}, 0
+			return nil
+		}
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	defer lf.Close()
+	lfi, err := lf.Stat()
+	if err != nil {
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	if idOf(lfi) != b.logID {
+		hdr := make([]byte, headerLen)
+		if _, err := io.ReadFull(lf, hdr); err != nil {
+			return nil // an empty or torn new log: nothing to apply yet
+		}
+		gen, err := parseHeader(hdr)
+		if err != nil || gen != b.gen {
+			// A log from before the latest snapshot (a writer died
+			// between writing the snapshot and replacing the log): its
+			// records are all in the snapshot.
+			return nil
+		}
+		b.logID, b.logOff = idOf(lfi), 0
+	}
+	if lfi.Size()-headerLen <= b.logOff {
+		return nil
+	}
+	buf := make([]byte, lfi.Size()-headerLen-b.logOff)
+	n, err := lf.ReadAt(buf, headerLen+b.logOff)
+	if err != nil && err != io.EOF {
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	used, err := readRecords(b.st, buf[:n], false)
+	if err != nil {
+		b.log.Warn("index log corrupt, rebuilding", zap.Error(err))
+		return errRebuild
+	}
+	b.logOff += int64(used)
+	return nil
+}
+
+// appendLog appends encoded records under the exclusive lock and applies
+// them to b.st.
+func (b *box) appendLog(recs []byte) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if b.logID == (fileID{}) {
+		if err := b.newLog(); err != nil {
+			return err
+		}
+	}
+	f, err := os.OpenFile(b.path(logName), os.O_RDWR, 0)
+	if err != nil {
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	defer f.Close()
+	// Cut a torn tail a killed writer left behind before appending.
+	if err := f.Truncate(headerLen + b.logOff); err != nil {
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	if _, err := f.WriteAt(recs, headerLen+b.logOff); err != nil {
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	used, err := readRecords(b.st, recs, true)
+	if err != nil {
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	b.logOff += int64(used)
+	if b.logOff > compactLogs {
+		return b.compact()
+	}
+	return nil
+}
+
+// newLog replaces the log with an empty one of the current generation.
+func (b *box) newLog() error {
+	f, err := os.CreateTemp(b.dir, logName+".tmp*")
+	if err != nil {
+		return storage.Errorf("index", b.name, kindOfOS(err), err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(header(b.gen)); err != nil {
+		f.Close()
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	fi, err := f.Stat()
+	f.Close()
+	if err != nil {
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	if err := os.Rename(f.Name(), b.path(logName)); err != nil {
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	b.logID, b.logOff = idOf(fi), 0
+	return nil
+}
+
+// compact writes a new snapshot generation and an empty log.
+func (b *box) compact() error {
+	gen := b.gen + 1
+	if err := writeSnapshot(b.dir, b.st, gen); err != nil {
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	fi, err := os.Stat(b.path(indexName))
+	if err != nil {
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	b.gen, b.snapID = gen, idOf(fi)
+	return b.newLog()
+}
+
+// readFloor reads the modseq reservation.
+func (b *box) readFloor() uint64 {
+	data, err := os.ReadFile(b.path(modseqName))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	return n
+}
+
+// nextModseq returns a new modseq, above every one announced before,
+// raising the fsynced reservation when it runs out.
+func (b *box) nextModseq() (uint64, error) {
+	ms := b.st.highest + 1
+	if b.floor == 0 || ms >= b.floor {
+		b.floor = b.readFloor()
+	}
+	if ms >= b.floor {
+		f := ms + modseqReserve
+		if err := format.WriteFileAtomic(b.dir, modseqName, []byte(strconv.FormatUint(f, 10)+"\n"), 0o600); err != nil {
+			return 0, storage.Errorf("index", b.name, storage.ErrTemporary, err)
+		}
+		b.floor = f
+	}
+	b.st.highest = ms
+	return ms, nil
+}
+
+// open brings the box up to date under the exclusive lock: load or
+// rebuild the index, then scan the Maildir when it changed. The caller
+// holds b.mu and must call b.unlock.
+func (b *box) openLocked(scan bool) error {
+	if err := b.lock(true); err != nil {
+		return err
+	}
+	err := b.refresh()
+	if err == errRebuild {
+		err = b.rebuild()
+	}
+	if err != nil {
+		b.unlock()
+		return err
+	}
+	if scan {
+		if err := b.scan(false); err != nil {
+			b.unlock()
+			return err
+		}
+	}
+	return nil
+}
+
+// rebuild recreates the index from the Maildir and dovecot-uidlist:
+// UIDs and flags are kept (they live in the uidlist and the file
+// names), every modseq is set above the floor, cached data is dropped.
+func (b *box) rebuild() error {
+	b.log.Info("rebuilding mailbox index")
+	floor := b.readFloor()
+	b.st = newState()
+	b.st.highest = floor
+	b.newMtime, b.curMtime = time.Time{}, time.Time{}
+	b.gen++
+	if err := writeSnapshot(b.dir, b.st, b.gen); err != nil {
+		return storage.Errorf("index", b.name, kindOfOS(err), err)
+	}
+	fi, err := os.Stat(b.path(indexName))
+	if err != nil {
+		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
+	}
+	b.snapID = idOf(fi)
+	if err := b.newLog(); err != nil {
+		return err
+	}
+	if err := b.scan(true); err != nil {
+		return err
+	}
+	// Keep new sessions from reporting every message \Recent after a
+	// rebuild: recent is lost with the index, as in Dovecot.
+	return nil
+}
+
+// fileRef is a message file found by a scan.
+type fileRef struct {
+	name  string
+	inNew bool
+}
+
+func (b *box) listDirs() (map[string]fileRef, time.Time, time.Time, error) {
+	files := map[string]fileRef{}
+	var mt [2]time.Time
+	// new/ before cur/: a file moved from new/ to cur/ during the scan is
+	// then seen at least once.
+	for i, sub := range []string{"new", "cur"} {
+		dir := filepath.Join(b.dir, sub)
+		fi, err := os.Stat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			b.log.Warn("maildir subdirectory missing, recreated", zap.String("dir", sub))
+			if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+				return nil, mt[0], mt[1], storage.Errorf("sync", b.name, kindOfOS(err), err)
+			}
+			fi, err = os.Stat(dir)
+		}
+		if err != nil {
+			return nil, mt[0], mt[1], storage.Errorf("sync", b.name, kindOfOS(err), err)
+		}
+		mt[i] = fi.ModTime()
+		f, err := os.Open(dir)
+		if err != nil {
+			return nil, mt[0], mt[1], storage.Errorf("sync", b.name, kindOfOS(err), err)
+		}
+		names, err := f.Readdirnames(-1)
+		f.Close()
+		if err != nil {
+			return nil, mt[0], mt[1], storage.Errorf("sync", b.name, storage.ErrTemporary, err)
+		}
+		for _, n := range names {
+			if n == "" || n[0] == '.' {
+				continue
+			}
+			fn := parseName(n)
+			files[fn.Base] = fileRef{name: n, inNew: i == 0}
+		}
+	}
+	return files, mt[0], mt[1], nil
+}
+
+// scan compares the Maildir with the index and records the differences:
+// new files get UIDs (from dovecot-uidlist if another program assigned
+// them, else new ones written to it), renamed files their new flags, and
+// vanished files are expunged. With force false it skips the directory
+// reads when neither new/ nor cur/ changed since this process's last
+// scan.
+func (b *box) scan(force bool) error {
+	if !force && !b.newMtime.IsZero() {
+		n, err1 := os.Stat(b.path("new"))
+		c, err2 := os.Stat(b.path("cur"))
+		if err1 == nil && err2 == nil && n.ModTime().Equal(b.newMtime) && c.ModTime().Equal(b.curMtime) &&
+			time.Since(n.ModTime()) > dirtyWindow && time.Since(c.ModTime()) > dirtyWindow {
+			return nil
+		}
+	}
+	files, nmt, cmt, err := b.listDirs()
+	if err != nil {
+		return err
+	}
+	var missing []*msg
+	for _, m := range b.st.msgs {
+		if _, ok := files[m.base]; !ok {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) > 0 {
+		// A rename racing with readdir can hide a file; look again
+		// before calling it expunged.
+		again, n2, c2, err := b.listDirs()
+		if err != nil {
+			return err
+		}
+		for k, v := range again {
+			if _, ok := files[k]; !ok {
+				files[k] = v
+			}
+		}
+		nmt, cmt = n2, c2
+	}
+	var recs []byte
+	kwReloaded := false
+	for _, uid := range b.st.sortedUIDs() {
+		m := b.st.msgs[uid]
+		f, ok := files[m.base]
+		if !ok {
+			ms, err := b.nextModseq()
+			if err != nil {
+				return err
+			}
+			recs = append(recs, encExpunge(uid, ms)...)
+			continue
+		}
+		delete(files, m.base)
+		if f.name == m.name && f.inNew == m.inNew {
+			continue
+		}
+		nm := *m
+		nm.name, nm.inNew = f.name, f.inNew
+		fn := parseName(f.name)
+		if fn.HasInfo {
+			nm.flags, nm.passed = fromMaildirFlags(fn.Flags)
+			kw, reloaded, err := b.kwMask(fn.Keywords, kwReloaded)
+			if err != nil {
+				return err
+			}
+			kwReloaded = kwReloaded || reloaded
+			nm.kw = kw
+		}
+		if nm.flags != m.flags || nm.kw != m.kw || nm.passed != m.passed {
+			ms, err := b.nextModseq()
+			if err != nil {
+				return err
+			}
+			nm.modseq = ms
+		}
+		recs = append(recs, encMessage(&nm)...)
+	}
+	if len(files) > 0 {
+		r, err := b.addNew(files, &kwReloaded)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r...)
+	}
+	if kwReloaded {
+		recs = append(encKeywords(b.st.keywords), recs...)
+	}
+	if err := b.appendLog(recs); err != nil {
+		return err
+	}
+	b.newMtime, b.curMtime = nmt, cmt
+	return nil
+}
+
+// addNew gives UIDs to files the index does not know.
+func (b *box) addNew(files map[string]fileRef, kwReloaded *bool) ([]byte, error) {
+	lk, err := format.LockUidlist(b.dir, format.UidlistLockTimeout)
+	if err != nil {
+		return nil, storage.Errorf("sync", b.name, storage.ErrTemporary, err)
+	}
+	held := true
+	defer func() {
+		if held {
+			lk.Unlock()
+		}
+	}()
+	ul, err := b.readUidlist()
+	if err != nil {
+		return nil, err
+	}
+	var recs []byte
+	if b.st.uidValidity != ul.UIDValidity {
+		if b.st.uidValidity != 0 && len(b.st.msgs) > 0 {
+			// Someone recreated the uidlist with a new UIDVALIDITY:
+			// every UID we know is void (RFC 9051 §2.3.1.1).
+			b.log.Warn("dovecot-uidlist UIDVALIDITY changed, reindexing", zap.Uint32("old", b.st.uidValidity), zap.Uint32("new", ul.UIDValidity))
+			for _, uid := range b.st.sortedUIDs() {
+				m := b.st.msgs[uid]
+				files[m.base] = fileRef{name: m.name, inNew: m.inNew}
+				ms, err := b.nextModseq()
+				if err != nil {
+					return nil, err
+				}
+				recs = append(recs, encExpunge(uid, ms)...)
+			}
+		}
+		b.st.uidValidity = ul.UIDValidity
+		if b.st.firstRecent == 0 {
+			b.st.firstRecent = 1
+		}
+		recs = append(recs, encState(b.st)...)
+	}
+	known := make(map[string]uint32, len(ul.Records))
+	for _, r := range ul.Records {
+		known[r.Base] = r.UID
+	}
+	type nf struct {
+		base string
+		ref  fileRef
+		uid  uint32
+	}
+	var fresh []nf
+	var added []format.UidlistRecord
+	for base, ref := range files {
+		uid := known[base]
+		if uid != 0 && b.st.msgs[uid] != nil {
+			uid = 0 // the uidlist gives a UID that is in use: a new one
+		}
+		fresh = append(fresh, nf{base, ref, uid})
+	}
+	sort.Slice(fresh, func(i, j int) bool {
+		if (fresh[i].uid == 0) != (fresh[j].uid == 0) {
+			return fresh[i].uid != 0
+		}
+		if fresh[i].uid != fresh[j].uid {
+			return fresh[i].uid < fresh[j].uid
+		}
+		return fresh[i].base < fresh[j].base // delivery order by time stamp
+	})
+	for i := range fresh {
+		if fresh[i].uid == 0 {
+			fresh[i].uid = ul.NextUID
+			ul.NextUID++
+			added = append(added, format.UidlistRecord{UID: fresh[i].uid, Base: fresh[i].base})
+		}
+	}
+	now := time.Now().Unix()
+	for _, f := range fresh {
+		m := &msg{uid: f.uid, base: f.base, name: f.ref.name, inNew: f.ref.inNew, sdate: now}
+		fn := parseName(f.ref.name)
+		if fn.HasInfo {
+			m.flags, m.passed = fromMaildirFlags(fn.Flags)
+			kw, reloaded, err := b.kwMask(fn.Keywords, *kwReloaded)
+			if err != nil {
+				return nil, err
+			}
+			*kwReloaded = *kwReloaded || reloaded
+			m.kw = kw
+		}
+		if err := b.fillSizes(m, fn); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // vanished between listing and opening: the next scan sees it gone
+			}
+			return nil, err
+		}
+		ms, err := b.nextModseq()
+		if err != nil {
+			return nil, err
+		}
+		m.modseq = ms
+		recs = append(recs, encMessage(m)...)
+	}
+	if len(added) > 0 {
+		if err := b.writeUidlist(lk, ul, added); err != nil {
+			return nil, err
+		}
+		held = false
+	}
+	return recs, nil
+}
+
+// readUidlist reads dovecot-uidlist (the caller holds its lock), making a
+// new one when it is missing. A damaged one is used as far as it parses,
+// then rewritten.
+func (b *box) readUidlist() (*format.Uidlist, error) {
+	ul, err := format.ReadUidlist(b.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		ul = &format.Uidlist{Version: format.UidlistVersion, UIDValidity: uint32(time.Now().Unix()), NextUID: 1}
+		if g, err := format.NewGUID(); err == nil {
+			ul.GUID, ul.HasGUID = g, true
+		}
+		if b.st.uidValidity != 0 {
+			// The uidlist was deleted but our index remembers: keep the
+			// UIDs clients know instead of invalidating them all.
+			ul.UIDValidity = b.st.uidValidity
+			for _, uid := range b.st.sortedUIDs() {
+				m := b.st.msgs[uid]
+				ul.Records = append(ul.Records, format.UidlistRecord{UID: uid, Base: m.base})
+				if uid >= ul.NextUID {
+					ul.NextUID = uid + 1
+				}
+			}
+		}
+		return ul, nil
+	}
+	if err != nil {
+		return nil, storage.Errorf("sync", b.name, storage.ErrTemporary, err)
+	}
+	if len(ul.Problems) > 0 {
+		b.log.Warn("dovecot-uidlist damaged, lines skipped", zap.Int("lines", len(ul.Problems)), zap.String("first", ul.Problems[0].Reason))
+	}
+	if ul.NextUID == 0 {
+		ul.NextUID = 1
+	}
+	for _, uid := range b.st.sortedUIDs() {
+		if uid >= ul.NextUID {
+			ul.NextUID = uid + 1
+		}
+	}
+	for _, e := range b.st.expunged {
+		if e.uid >= ul.NextUID {
+			ul.NextUID = e.uid + 1
+		}
+	}
+	return ul, nil
+}
+
+// writeUidlist writes ul with the added records; it releases lk. Records
+// of expunged messages are dropped (their UIDs stay below NextUID).
+func (b *box) writeUidlist(lk *format.Lock, ul *format.Uidlist, added []format.UidlistRecord) error {
+	gone := make(map[uint32]bool, len(b.st.expunged))
+	for _, e := range b.st.expunged {
+		gone[e.uid] = true
+	}
+	recs := ul.Records[:0:0]
+	for _, r := range ul.Records {
+		if !gone[r.UID] {
+			recs = append(recs, r)
+		}
+	}
+	recs = append(recs, added...)
+	sort.Slice(recs, func(i, j int) bool { return recs[i].UID < recs[j].UID })
+	ul.Records = recs
+	ul.Version = format.UidlistVersion
+	ul.Problems = nil
+	if err := format.WriteUidlist(lk, ul); err != nil {
+		return storage.Errorf("sync", b.name, storage.ErrTemporary, err)
+	}
+	return nil
+}
+
+// fillSizes sets the sizes and dates of m from its name or the file.
+func (b *box) fillSizes(m *msg, fn format.Filename) error {
+	p := b.msgPath(m)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	m.idate = fi.ModTime().Unix()
+	m.size = fi.Size()
+	if fn.Size >= 0 {
+		m.size = fn.Size
+	}
+	if fn.VSize >= 0 {
+		m.vsize = fn.VSize
+		return nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m.vsize, err = crlfSize(f)
+	return err
+}
+
+func (b *box) msgPath(m *msg) string {
+	if m.inNew {
+		return filepath.Join(b.dir, "new", m.name)
+	}
+	return filepath.Join(b.dir, "cur", m.name)
+}
+
+// crlfSize counts the size of r with every bare LF counted as CRLF (IMAP
+// RFC822.SIZE).
+func crlfSize(r io.Reader) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var n int64
+	prevCR := false
+	for {
+		k, err := r.Read(buf)
+		for _, c := range buf[:k] {
+			if c == '\n' && !prevCR {
+				n++
+			}
+			prevCR = c == '\r'
+		}
+		n += int64(k)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// kwMask maps keyword letters to index bits, re-reading dovecot-keywords
+// once per scan when a letter is unknown.
+func (b *box) kwMask(letters []byte, reloaded bool) (uint32, bool, error) {
+	var mask uint32
+	didReload := false
+	for _, l := range letters {
+		i := int(l - 'a')
+		if i < 0 || i >= format.MaxKeywords {
+			continue
+		}
+		if (i >= len(b.st.keywords) || b.st.keywords[i] == "") && !reloaded && !didReload {
+			kws, err := readKeywords(b.dir)
+			if err != nil {
+				return 0, false, storage.Errorf("sync", b.name, storage.ErrTemporary, err)
+			}
+			b.st.keywords = kws
+			didReload = true
+		}
+		if i < len(b.st.keywords) && b.st.keywords[i] != "" {
+			mask |= 1 << i
+		}
+	}
+	return mask, didReload, nil
+}
+
+// notify wakes every session of this box in this process.
+func (b *box) notify() {
+	for mb := range b.subs {
+		select {
+		case mb.notifyC <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (d *Driver) notifyDir(dir string) {
+	d.mu.Lock()
+	b := d.boxes[dir]
+	d.mu.Unlock()
+	if b != nil {
+		b.mu.Lock()
+		b.notify()
+		b.mu.Unlock()
+	}
+}

@@ -1,0 +1,28 @@
+// Package maildir is the Maildir++ driver of package storage, sharing the
+// directory with Dovecot 2.3, mutt and mbsync: INBOX at the root, folders
+// in `.A.B` directories (modified UTF-7), flags in `:2,` file names,
+// keywords through dovecot-keywords, UIDs and UIDVALIDITY through
+// dovecot-uidlist under its dotlock (package format holds the file
+// formats).
+//
+// Each mailbox has cote's own index beside new/ and cur/: cote-index (a
+// checksummed, versioned snapshot), cote-index.log (records appended since
+// the snapshot, each with a CRC so a torn append is cut off), and
+// cote-modseq (an fsynced HIGHESTMODSEQ reservation, so a rebuild always
+// starts above every modseq announced). Writers serialise with an OFD
+// lock on cote-index.lock (processes) and box.mu (goroutines); the index
+// is an accelerator: deleting it loses no mail, UID or flag, and a corrupt
+// one is logged and rebuilt.
+//
+// Invariants:
+//   - A saved message is in tmp/, fsynced, renamed into new/ or cur/, the
+//     directory fsynced and its UID written (fsynced) to dovecot-uidlist
+//     before Commit returns.
+//   - A UID is assigned only under the dovecot-uidlist lock and never
+//     reused; files renamed, added or removed by other programs are picked
+//     up by the next scan (directory mtimes say when one is needed).
+//   - One Driver per process: one in-memory index per mailbox and one
+//     inotify watcher (fsnotify) for all sessions.
+//
+// Must not import protocol packages (imap, pop3, lmtp) or auth.
+package maildir

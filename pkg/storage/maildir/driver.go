@@ -1,0 +1,120 @@
+package maildir
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/cote-mail/cote/pkg/storage"
+)
+
+// Driver holds what one process shares among all sessions that use
+// Maildirs: the open mailboxes (one in-memory index per mailbox, however
+// many sessions have it selected) and the one inotify watcher. Build one
+// in main and pass its Open to storage.OpenUser.
+type Driver struct {
+	log *zap.Logger
+
+	mu    sync.Mutex // guards boxes
+	boxes map[string]*box
+
+	watch *watcher
+}
+
+// New returns a Driver. The watcher starts with the first watched
+// mailbox; Close stops it.
+func New(log *zap.Logger) *Driver {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	d := &Driver{log: log, boxes: map[string]*box{}}
+	d.watch = newWatcher(d, log)
+	return d
+}
+
+// Close stops the watcher. Stores opened from d must be closed first.
+func (d *Driver) Close() error { return d.watch.close() }
+
+// Open is a storage.Driver: it opens the Maildir++ tree at loc.
+func (d *Driver) Open(loc storage.Location, opts storage.DriverOptions) (storage.Storage, error) {
+	for k, v := range loc.Params {
+		switch {
+		case k == "LAYOUT" && strings.EqualFold(v, "maildir++"):
+		default:
+			return nil, storage.Errorf("open", "", storage.ErrTemporary,
+				fmt.Errorf("mail location parameter %s=%s is not supported by the maildir driver", k, v))
+		}
+	}
+	log := opts.Log
+	if log == nil {
+		log = d.log
+	}
+	s := &Store{d: d, root: loc.Path, log: log, checkQuota: opts.CheckQuota}
+	// INBOX is the root Maildir; Dovecot creates it on first use.
+	if err := makeMaildir(s.root, false); err != nil {
+		return nil, storage.Errorf("open", "INBOX", kindOfOS(err), err)
+	}
+	return s, nil
+}
+
+// acquire returns the shared box of dir, loading its index.
+func (d *Driver) acquire(dir, name string, log *zap.Logger) (*box, error) {
+	d.mu.Lock()
+	b := d.boxes[dir]
+	if b == nil {
+		b = &box{d: d, dir: dir, name: name, log: log.With(zap.String("mailbox", name)), subs: map[*mailbox]struct{}{}}
+		d.boxes[dir] = b
+	}
+	b.refs++
+	d.mu.Unlock()
+	return b, nil
+}
+
+func (d *Driver) release(b *box) {
+	d.mu.Lock()
+	b.refs--
+	last := b.refs == 0
+	if last {
+		delete(d.boxes, b.dir)
+	}
+	d.mu.Unlock()
+	if last {
+		b.mu.Lock()
+		b.closeFiles()
+		b.mu.Unlock()
+	}
+}
+
+// makeMaildir creates dir with cur/, new/ and tmp/ (the missing ones),
+// and the maildirfolder marker for a Maildir++ folder.
+func makeMaildir(dir string, folder bool) error {
+	for _, sub := range []string{"", "cur", "new", "tmp"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil && !os.IsExist(err) {
+			return err
+		}
+	}
+	if folder {
+		f, err := os.OpenFile(filepath.Join(dir, "maildirfolder"), os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		f.Close()
+	}
+	return nil
+}
+
+func kindOfOS(err error) error {
+	switch {
+	case os.IsNotExist(err):
+		return storage.ErrNotFound
+	case os.IsExist(err):
+		return storage.ErrExists
+	case os.IsPermission(err):
+		return storage.ErrNoPerm
+	}
+	return storage.ErrTemporary
+}

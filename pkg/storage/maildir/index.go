@@ -1,0 +1,378 @@
+package maildir
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/cote-mail/cote/pkg/storage"
+	"github.com/cote-mail/cote/pkg/storage/maildir/format"
+)
+
+// Index files beside a mailbox's new/ and cur/. Dovecot ignores files it
+// does not know in a Maildir, so both servers can share the directory.
+const (
+	indexName   = "cote-index"      // snapshot: every record, checksummed
+	logName     = "cote-index.log"  // records appended since the snapshot
+	lockName    = "cote-index.lock" // OFD lock serialising index writers
+	modseqName  = "cote-modseq"     // HIGHESTMODSEQ floor (reservation), fsynced
+	indexMagic  = "COTEIDX\x00"     // snapshot and log header
+	indexVer    = 1                 // bump when the record encoding changes
+	headerLen   = 8 + 4 + 8         // magic, version, generation
+	maxRecord   = 64 << 20          // a record larger than this is corruption
+	compactLogs = 4 << 20           // compact once the log grows past this
+)
+
+// Record types.
+const (
+	recMessage  = 'M' // full message record (insert or update)
+	recExpunge  = 'X' // uid, modseq
+	recCache    = 'C' // uid, field, data
+	recKeywords = 'K' // the keyword table (dovecot-keywords order)
+	recState    = 'S' // uidvalidity, first recent uid
+)
+
+// msg is the index record of one message.
+type msg struct {
+	uid      uint32
+	base     string // Maildir base name: the key across flag renames
+	name     string // current file name
+	inNew    bool   // in new/ (else cur/)
+	flags    storage.Flags
+	passed   bool   // Maildir P flag, kept through renames
+	kw       uint32 // bit i: keyword index i of the dovecot-keywords table
+	modseq   uint64
+	size     int64 // physical
+	vsize    int64 // CRLF size, RFC822.SIZE
+	idate    int64 // unix seconds
+	sdate    int64 // unix seconds
+	cache    map[string][]byte
+	expunged bool // removed from new/ and cur/; kept until the view drops it
+}
+
+// state is the index of one mailbox in memory.
+type state struct {
+	uidValidity uint32
+	firstRecent uint32
+	keywords    []string // index i = dovecot-keywords index i
+	msgs        map[uint32]*msg
+	byBase      map[string]*msg
+	expunged    []expungedUID // in modseq order
+	highest     uint64
+}
+
+type expungedUID struct {
+	uid    uint32
+	modseq uint64
+}
+
+func newState() *state {
+	return &state{msgs: map[uint32]*msg{}, byBase: map[string]*msg{}}
+}
+
+func (s *state) sortedUIDs() []uint32 {
+	out := make([]uint32, 0, len(s.msgs))
+	for uid := range s.msgs {
+		out = append(out, uid)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// apply applies one decoded record.
+func (s *state) apply(typ byte, p []byte) error {
+	d := decoder{b: p}
+	switch typ {
+	case recMessage:
+		m := &msg{}
+		m.uid = d.u32()
+		m.base = d.str()
+		m.name = d.str()
+		fl := d.u32()
+		m.inNew = fl&1 != 0
+		m.passed = fl&2 != 0
+		m.flags = storage.Flags(fl >> 8)
+		m.kw = d.u32()
+		m.modseq = d.u64()
+		m.size = int64(d.u64())
+		m.vsize = int64(d.u64())
+		m.idate = int64(d.u64())
+		m.sdate = int64(d.u64())
+		if d.err != nil {
+			return d.err
+		}
+		if old := s.msgs[m.uid]; old != nil {
+			m.cache = old.cache
+			if old.base != m.base {
+				delete(s.byBase, old.base)
+			}
+		}
+		s.msgs[m.uid] = m
+		s.byBase[m.base] = m
+		s.bump(m.modseq)
+	case recExpunge:
+		uid, ms := d.u32(), d.u64()
+		if d.err != nil {
+			return d.err
+		}
+		if m := s.msgs[uid]; m != nil {
+			delete(s.msgs, uid)
+			if s.byBase[m.base] == m {
+				delete(s.byBase, m.base)
+			}
+		}
+		s.expunged = append(s.expunged, expungedUID{uid, ms})
+		s.bump(ms)
+	case recCache:
+		uid, field, data := d.u32(), d.str(), d.bytes()
+		if d.err != nil {
+			return d.err
+		}
+		if m := s.msgs[uid]; m != nil {
+			if m.cache == nil {
+				m.cache = map[string][]byte{}
+			}
+			m.cache[field] = data
+		}
+	case recKeywords:
+		n := d.u32()
+		if n > format.MaxKeywords {
+			return errors.New("keyword table too long")
+		}
+		kws := make([]string, n)
+		for i := range kws {
+			kws[i] = d.str()
+		}
+		if d.err != nil {
+			return d.err
+		}
+		s.keywords = kws
+	case recState:
+		s.uidValidity, s.firstRecent = d.u32(), d.u32()
+		if d.err != nil {
+			return d.err
+		}
+	default:
+		return fmt.Errorf("unknown index record type %q", typ)
+	}
+	return nil
+}
+
+func (s *state) bump(ms uint64) {
+	if ms > s.highest {
+		s.highest = ms
+	}
+}
+
+func encMessage(m *msg) []byte {
+	var e encoder
+	e.u32(m.uid)
+	e.str(m.base)
+	e.str(m.name)
+	fl := uint32(m.flags) << 8
+	if m.inNew {
+		fl |= 1
+	}
+	if m.passed {
+		fl |= 2
+	}
+	e.u32(fl)
+	e.u32(m.kw)
+	e.u64(m.modseq)
+	e.u64(uint64(m.size))
+	e.u64(uint64(m.vsize))
+	e.u64(uint64(m.idate))
+	e.u64(uint64(m.sdate))
+	return frame(recMessage, e.b)
+}
+
+func encExpunge(uid uint32, ms uint64) []byte {
+	var e encoder
+	e.u32(uid)
+	e.u64(ms)
+	return frame(recExpunge, e.b)
+}
+
+func encCache(uid uint32, field string, data []byte) []byte {
+	var e encoder
+	e.u32(uid)
+	e.str(field)
+	e.bytes(data)
+	return frame(recCache, e.b)
+}
+
+func encKeywords(kws []string) []byte {
+	var e encoder
+	e.u32(uint32(len(kws)))
+	for _, k := range kws {
+		e.str(k)
+	}
+	return frame(recKeywords, e.b)
+}
+
+func encState(s *state) []byte {
+	var e encoder
+	e.u32(s.uidValidity)
+	e.u32(s.firstRecent)
+	return frame(recState, e.b)
+}
+
+// frame wraps a payload: length (type + payload), CRC-32C of both, type,
+// payload. A torn append fails the CRC and ends the log there.
+func frame(typ byte, p []byte) []byte {
+	out := make([]byte, 8, 9+len(p))
+	out = append(out, typ)
+	out = append(out, p...)
+	binary.LittleEndian.PutUint32(out[0:], uint32(1+len(p)))
+	binary.LittleEndian.PutUint32(out[4:], crc32.Checksum(out[8:], castagnoli))
+	return out
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// snapshot encodes the whole state as records.
+func (s *state) snapshot(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.Write(encState(s))
+	bw.Write(encKeywords(s.keywords))
+	for _, e := range s.expunged {
+		bw.Write(encExpunge(e.uid, e.modseq))
+	}
+	for _, uid := range s.sortedUIDs() {
+		m := s.msgs[uid]
+		bw.Write(encMessage(m))
+		fields := make([]string, 0, len(m.cache))
+		for f := range m.cache {
+			fields = append(fields, f)
+		}
+		sort.Strings(fields)
+		for _, f := range fields {
+			bw.Write(encCache(uid, f, m.cache[f]))
+		}
+	}
+	return bw.Flush()
+}
+
+// header is the first bytes of the snapshot and the log.
+func header(gen uint64) []byte {
+	b := make([]byte, headerLen)
+	copy(b, indexMagic)
+	binary.LittleEndian.PutUint32(b[8:], indexVer)
+	binary.LittleEndian.PutUint64(b[12:], gen)
+	return b
+}
+
+func parseHeader(b []byte) (gen uint64, err error) {
+	if len(b) < headerLen || string(b[:8]) != indexMagic {
+		return 0, errors.New("bad index header")
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != indexVer {
+		return 0, fmt.Errorf("index version %d, want %d", v, indexVer)
+	}
+	return binary.LittleEndian.Uint64(b[12:]), nil
+}
+
+// readRecords applies the records of b (after the header) to s and
+// returns how many bytes were valid. A torn or corrupt record ends the
+// scan: strict says whether that is an error (a snapshot must be whole;
+// a log may end in a torn append).
+func readRecords(s *state, b []byte, strict bool) (int, error) {
+	off := 0
+	for off < len(b) {
+		if len(b)-off < 8 {
+			break
+		}
+		n := int(binary.LittleEndian.Uint32(b[off:]))
+		sum := binary.LittleEndian.Uint32(b[off+4:])
+		if n < 1 || n > maxRecord || len(b)-off-8 < n {
+			break
+		}
+		rec := b[off+8 : off+8+n]
+		if crc32.Checksum(rec, castagnoli) != sum {
+			break
+		}
+		if err := s.apply(rec[0], rec[1:]); err != nil {
+			return off, err
+		}
+		off += 8 + n
+	}
+	if strict && off != len(b) {
+		return off, fmt.Errorf("index corrupt at offset %d", off+headerLen)
+	}
+	return off, nil
+}
+
+// writeSnapshot writes the snapshot of s with generation gen atomically.
+func writeSnapshot(dir string, s *state, gen uint64) error {
+	f, err := os.CreateTemp(dir, indexName+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(header(gen)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := s.snapshot(f); err != nil {
+		f.Close()
+		return err
+	}
+	// The snapshot is an accelerator: a crash that loses it costs a
+	// rebuild, never mail, so it is not fsynced.
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, indexName))
+}
+
+type encoder struct{ b []byte }
+
+func (e *encoder) u32(v uint32)   { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
+func (e *encoder) u64(v uint64)   { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
+func (e *encoder) str(v string)   { e.u32(uint32(len(v))); e.b = append(e.b, v...) }
+func (e *encoder) bytes(v []byte) { e.u32(uint32(len(v))); e.b = append(e.b, v...) }
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errShort = errors.New("index record truncated")
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil || n < 0 || len(d.b) < n {
+		d.err = errShort
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+func (d *decoder) u32() uint32 {
+	if v := d.take(4); v != nil {
+		return binary.LittleEndian.Uint32(v)
+	}
+	return 0
+}
+func (d *decoder) u64() uint64 {
+	if v := d.take(8); v != nil {
+		return binary.LittleEndian.Uint64(v)
+	}
+	return 0
+}
+func (d *decoder) str() string { return string(d.bytes()) }
+func (d *decoder) bytes() []byte {
+	n := d.u32()
+	v := d.take(int(n))
+	if v == nil {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}

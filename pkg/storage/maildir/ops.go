@@ -1,0 +1,468 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cote-mail/cote/pkg/storage"
+	"github.com/cote-mail/cote/pkg/storage/maildir/format"
+)
+
+var errReadOnly = errors.New("mailbox is read-only")
+
+// keywordBits maps keyword names to index bits, adding new ones to
+// dovecot-keywords (under the uidlist lock, as Dovecot requires).
+func (b *box) keywordBits(names []string) (uint32, error) {
+	var mask uint32
+	var missing []string
+	for _, n := range names {
+		if !storage.ValidKeyword(n) {
+			return 0, storage.Errorf("store", b.name, storage.ErrInvalid, fmt.Errorf("invalid keyword %q", n))
+		}
+		found := false
+		for i, k := range b.st.keywords {
+			if k == n {
+				mask |= 1 << i
+				found = true
+				break
+			}
+		}
+		if !found {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) == 0 {
+		return mask, nil
+	}
+	lk, err := format.LockUidlist(b.dir, format.UidlistLockTimeout)
+	if err != nil {
+		return 0, storage.Errorf("store", b.name, storage.ErrTemporary, err)
+	}
+	defer lk.Unlock()
+	kw, err := format.ReadKeywords(b.dir)
+	if err != nil {
+		return 0, storage.Errorf("store", b.name, storage.ErrTemporary, err)
+	}
+	for _, n := range missing {
+		c, err := kw.Add(n)
+		if err != nil {
+			return 0, storage.Errorf("store", b.name, storage.ErrInvalid, err)
+		}
+		mask |= 1 << (c - 'a')
+	}
+	if err := format.WriteKeywords(b.dir, kw); err != nil {
+		return 0, storage.Errorf("store", b.name, storage.ErrTemporary, err)
+	}
+	kws, _ := readKeywords(b.dir)
+	for i, n := range kw.Names {
+		if n != "" && i >= len(kws) {
+			kws = append(kws, make([]string, i+1-len(kws))...)
+			kws[i] = n
+		}
+	}
+	b.st.keywords = kws
+	return mask, b.appendLog(encKeywords(kws))
+}
+
+// Store implements storage.Mailbox.
+func (mb *mailbox) Store(uids []uint32, op storage.StoreOp, flags storage.Flags, keywords []string, unchangedSince uint64) ([]uint32, error) {
+	if mb.ro {
+		return nil, storage.Errorf("store", mb.name, storage.ErrNoPerm, errReadOnly)
+	}
+	b := mb.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.openLocked(false); err != nil {
+		return nil, err
+	}
+	defer b.unlock()
+	kw, err := b.keywordBits(keywords)
+	if err != nil {
+		return nil, err
+	}
+	var failed []uint32
+	changed := false
+	for _, uid := range uids {
+		m := b.st.msgs[uid]
+		if m == nil {
+			continue // expunged: RFC 9051 §6.4.6 lets STORE ignore it
+		}
+		if unchangedSince > 0 && m.modseq > unchangedSince {
+			failed = append(failed, uid)
+			continue
+		}
+		nm := *m
+		switch op {
+		case storage.StoreReplace:
+			nm.flags, nm.kw = flags, kw
+		case storage.StoreAdd:
+			nm.flags |= flags
+			nm.kw |= kw
+		case storage.StoreRemove:
+			nm.flags &^= flags
+			nm.kw &^= kw
+		}
+		if nm.flags == m.flags && nm.kw == m.kw {
+			continue
+		}
+		if err := b.renameFlags(m, &nm); err != nil {
+			if storage.KindOf(err) == storage.ErrExpunged {
+				continue
+			}
+			return failed, err
+		}
+		ms, err := b.nextModseq()
+		if err != nil {
+			return failed, err
+		}
+		nm.modseq = ms
+		if err := b.appendLog(encMessage(&nm)); err != nil {
+			return failed, err
+		}
+		mb.own[uid] = ms
+		changed = true
+	}
+	if changed {
+		b.notifyOthers(mb)
+	}
+	return failed, nil
+}
+
+// renameFlags renames m's file to carry nm's flags (into cur/).
+func (b *box) renameFlags(m, nm *msg) error {
+	nm.inNew = false
+	nm.name = fileName(nm)
+	for attempt := 0; ; attempt++ {
+		err := os.Rename(b.msgPath(m), filepath.Join(b.dir, "cur", nm.name))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || attempt > 0 {
+			return storage.Errorf("store", b.name, kindOfOS(err), err)
+		}
+		// Renamed behind our back: find it by its base name.
+		if err := b.scan(true); err != nil {
+			return err
+		}
+		cur := b.st.msgs[m.uid]
+		if cur == nil {
+			return storage.Errorf("store", b.name, storage.ErrExpunged, nil)
+		}
+		*m = *cur
+		nm.passed = cur.passed
+		nm.name = fileName(nm)
+	}
+}
+
+func (b *box) notifyOthers(except *mailbox) {
+	for mb := range b.subs {
+		if mb == except {
+			continue
+		}
+		select {
+		case mb.notifyC <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Expunge implements storage.Mailbox.
+func (mb *mailbox) Expunge(uids []uint32) ([]uint32, error) {
+	if mb.ro {
+		return nil, storage.Errorf("expunge", mb.name, storage.ErrNoPerm, errReadOnly)
+	}
+	b := mb.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.openLocked(false); err != nil {
+		return nil, err
+	}
+	defer b.unlock()
+	if uids == nil {
+		uids = b.st.sortedUIDs()
+	}
+	var done []uint32
+	for _, uid := range uids {
+		m := b.st.msgs[uid]
+		if m == nil || m.flags&storage.FlagDeleted == 0 {
+			continue
+		}
+		err := os.Remove(b.msgPath(m))
+		if err != nil && errors.Is(err, fs.ErrNotExist) {
+			if err := b.scan(true); err != nil {
+				return done, err
+			}
+			if m = b.st.msgs[uid]; m == nil {
+				continue // already gone: the scan recorded the expunge
+			}
+			if m.flags&storage.FlagDeleted == 0 {
+				continue
+			}
+			err = os.Remove(b.msgPath(m))
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return done, storage.Errorf("expunge", mb.name, kindOfOS(err), err)
+		}
+		ms, err := b.nextModseq()
+		if err != nil {
+			return done, err
+		}
+		if err := b.appendLog(encExpunge(uid, ms)); err != nil {
+			return done, err
+		}
+		done = append(done, uid)
+	}
+	if len(done) > 0 {
+		b.notifyOthers(mb)
+	}
+	return done, nil
+}
+
+// saved is one message of a save transaction, in tmp/.
+type saved struct {
+	tmp         string
+	base        string
+	size, vsize int64
+	opts        storage.AppendOptions
+}
+
+// save is a save transaction.
+type save struct {
+	mb   *mailbox
+	msgs []saved
+	done bool
+}
+
+var baseGen = format.NewBaseGenerator()
+
+func (mb *mailbox) BeginSave() (storage.Save, error) {
+	return &save{mb: mb}, nil
+}
+
+// Append implements storage.Save: the message goes to tmp/ and is
+// fsynced there, so Commit only renames.
+func (sv *save) Append(r io.Reader, opts storage.AppendOptions) error {
+	if sv.done {
+		return storage.Errorf("save", sv.mb.name, storage.ErrInvalid, errors.New("transaction is finished"))
+	}
+	for _, k := range opts.Keywords {
+		if !storage.ValidKeyword(k) {
+			return storage.Errorf("save", sv.mb.name, storage.ErrInvalid, fmt.Errorf("invalid keyword %q", k))
+		}
+	}
+	base := baseGen.Next(time.Now())
+	tmp := filepath.Join(sv.mb.b.dir, "tmp", base)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return storage.Errorf("save", sv.mb.name, kindOfOS(err), err)
+	}
+	var c format.SizeCounter
+	_, err = io.Copy(io.MultiWriter(f, &c), r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !opts.InternalDate.IsZero() {
+		err = os.Chtimes(tmp, opts.InternalDate, opts.InternalDate)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return storage.Errorf("save", sv.mb.name, kindOfOS(err), err)
+	}
+	size, vsize := c.Size, c.VSize
+	sv.msgs = append(sv.msgs, saved{tmp: tmp, base: format.WithSizes(base, size, vsize), size: size, vsize: vsize, opts: opts})
+	return nil
+}
+
+func (sv *save) Abort() error {
+	if sv.done {
+		return nil
+	}
+	sv.done = true
+	for _, m := range sv.msgs {
+		os.Remove(m.tmp)
+	}
+	sv.msgs = nil
+	return nil
+}
+
+// Commit implements storage.Save: quota check, rename into new/ or cur/,
+// fsync the directories, then UIDs in dovecot-uidlist (fsynced) and the
+// index. Once it returns nil every message is durable with its UID.
+func (sv *save) Commit() (uint32, []uint32, error) {
+	if sv.done {
+		return 0, nil, storage.Errorf("save", sv.mb.name, storage.ErrInvalid, errors.New("transaction is finished"))
+	}
+	defer sv.Abort()
+	mb, b := sv.mb, sv.mb.b
+	if mb.s.checkQuota != nil {
+		var total int64
+		for _, m := range sv.msgs {
+			total += m.size
+		}
+		if err := mb.s.checkQuota(total, int64(len(sv.msgs))); err != nil {
+			return 0, nil, err
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.openLocked(true); err != nil {
+		return 0, nil, err
+	}
+	defer b.unlock()
+	recs := []*msg{}
+	for _, s := range sv.msgs {
+		m := &msg{base: s.base, size: s.size, vsize: s.vsize, flags: s.opts.Flags}
+		kw, err := b.keywordBits(s.opts.Keywords)
+		if err != nil {
+			return 0, nil, err
+		}
+		m.kw = kw
+		m.inNew = m.flags == 0 && m.kw == 0
+		if m.inNew {
+			m.name = m.base
+		} else {
+			m.name = fileName(m)
+		}
+		recs = append(recs, m)
+	}
+	lk, err := format.LockUidlist(b.dir, format.UidlistLockTimeout)
+	if err != nil {
+		return 0, nil, storage.Errorf("save", mb.name, storage.ErrTemporary, err)
+	}
+	held := true
+	defer func() {
+		if held {
+			lk.Unlock()
+		}
+	}()
+	ul, err := b.readUidlist()
+	if err != nil {
+		return 0, nil, err
+	}
+	if b.st.uidValidity == 0 {
+		b.st.uidValidity = ul.UIDValidity
+		if err := b.appendLog(encState(b.st)); err != nil {
+			return 0, nil, err
+		}
+	}
+	now := time.Now()
+	for i, s := range sv.msgs {
+		if err := os.Rename(s.tmp, b.msgPath(recs[i])); err != nil {
+			return 0, nil, storage.Errorf("save", mb.name, kindOfOS(err), err)
+		}
+	}
+	for _, sub := range []string{"new", "cur"} {
+		if err := syncDir(filepath.Join(b.dir, sub)); err != nil {
+			return 0, nil, err
+		}
+	}
+	var added []format.UidlistRecord
+	var uids []uint32
+	var enc []byte
+	for i, m := range recs {
+		m.uid = ul.NextUID
+		ul.NextUID++
+		idate := sv.msgs[i].opts.InternalDate
+		if idate.IsZero() {
+			idate = now
+		}
+		m.idate, m.sdate = idate.Unix(), now.Unix()
+		ms, err := b.nextModseq()
+		if err != nil {
+			return 0, nil, err
+		}
+		m.modseq = ms
+		added = append(added, format.UidlistRecord{UID: m.uid, Base: m.base})
+		uids = append(uids, m.uid)
+		enc = append(enc, encMessage(m)...)
+	}
+	if err := b.writeUidlist(lk, ul, added); err != nil {
+		return 0, nil, err
+	}
+	held = false
+	sv.msgs = nil
+	if err := b.appendLog(enc); err != nil {
+		// The messages and their UIDs are durable; the next scan
+		// indexes them.
+		b.log.Warn("index append after save failed", zap.Error(err))
+	}
+	b.notifyOthers(nil)
+	return b.st.uidValidity, uids, nil
+}
+
+// Copy implements storage.Mailbox: by hard link into the destination's
+// tmp/ when both are Maildirs of this driver on one file system, by
+// reading otherwise.
+func (mb *mailbox) Copy(dst storage.Mailbox, uids []uint32) ([]uint32, []uint32, error) {
+	d, ok := dst.(*mailbox)
+	if !ok || d.s.d != mb.s.d {
+		return storage.CopyByReading(mb, dst, uids)
+	}
+	if d.ro {
+		return nil, nil, storage.Errorf("copy", d.name, storage.ErrNoPerm, errReadOnly)
+	}
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	sv := &save{mb: d}
+	defer sv.Abort()
+	var src []uint32
+	for _, uid := range uids {
+		mb.b.mu.Lock()
+		m := mb.b.st.msgs[uid]
+		var path string
+		var meta storage.Message
+		if m != nil {
+			path = mb.b.msgPath(m)
+			meta = mb.b.toMessage(m)
+		}
+		mb.b.mu.Unlock()
+		if m == nil {
+			continue
+		}
+		opts := storage.AppendOptions{Flags: meta.Flags, Keywords: meta.Keywords, InternalDate: meta.InternalDate}
+		base := baseGen.Next(time.Now())
+		full := format.WithSizes(base, m.size, m.vsize)
+		tmp := filepath.Join(d.b.dir, "tmp", full)
+		err := os.Link(path, tmp)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // expunged meanwhile
+			}
+			// Another file system or no hard links: copy the bytes.
+			body, oerr := mb.Open(uid)
+			if oerr != nil {
+				if storage.KindOf(oerr) == storage.ErrExpunged {
+					continue
+				}
+				return nil, nil, oerr
+			}
+			aerr := sv.Append(io.NewSectionReader(body, 0, body.Size()), opts)
+			body.Close()
+			if aerr != nil {
+				return nil, nil, aerr
+			}
+			src = append(src, uid)
+			continue
+		}
+		sv.msgs = append(sv.msgs, saved{tmp: tmp, base: full, size: m.size, vsize: m.vsize, opts: opts})
+		src = append(src, uid)
+	}
+	if len(src) == 0 {
+		return nil, nil, nil
+	}
+	_, dstUIDs, err := sv.Commit()
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, dstUIDs, nil
+}
