@@ -4,8 +4,9 @@
 // literals, NIL, parenthesized lists) and LITERAL+ (RFC 7888); it knows
 // nothing about command semantics or session state.
 //
-// Imports: only the standard library (later: pkg/message, to render ENVELOPE
-// and BODYSTRUCTURE). It must not import login, service, storage or auth.
+// Imports: the standard library and pkg/message, whose ENVELOPE and
+// BODYSTRUCTURE render.go writes exactly as Dovecot does. It must not
+// import login, service, storage or auth.
 //
 // Invariants:
 //   - No read is unbounded: a line segment is capped at MaxLine bytes (64 KiB,
