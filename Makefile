@@ -19,18 +19,31 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -o $(BIN)/cote ./cmd/master
-	@for c in $(filter-out master,$(CMDS)); do \
+	@for c in $(filter-out master auth-worker,$(CMDS)); do \
 		echo "$(GO) build -o $(BIN)/$$c ./cmd/$$c"; \
 		$(GO) build -trimpath -o $(BIN)/$$c ./cmd/$$c || exit 1; \
 	done
+	@# auth-worker is the one cgo binary (PAM), when libpam's headers exist;
+	@# without them it is built static and `driver = pam` is refused.
+	@if [ -f /usr/include/security/pam_appl.h ]; then \
+		echo "CGO_ENABLED=1 $(GO) build -tags pam -o $(BIN)/auth-worker ./cmd/auth-worker"; \
+		CGO_ENABLED=1 $(GO) build -trimpath -tags pam -o $(BIN)/auth-worker ./cmd/auth-worker; \
+	else \
+		echo "$(GO) build -o $(BIN)/auth-worker ./cmd/auth-worker (no PAM: install libpam0g-dev)"; \
+		$(GO) build -trimpath -o $(BIN)/auth-worker ./cmd/auth-worker; \
+	fi
 
 vet:
 	$(GO) vet ./...
 
 # Debian packages the tests use: openssl (certificates, cipher lists), python3
 # (imaplib as an independent client), dovecot-core (the stock configuration
-# tree the settings tests load), curl. Installed only when root and missing.
-TEST_DEBS := openssl python3 curl dovecot-core dovecot-imapd postfix
+# tree, doveadm pw for password schemes), dovecot-imapd (the reference imap
+# binary for ENVELOPE/BODYSTRUCTURE and Maildir interop), postfix (smtpd with
+# smtpd_sasl_type = dovecot against our auth socket), libpam0g-dev and gcc
+# (the PAM auth-worker), passwd (useradd/chpasswd for system-user tests), curl.
+# Installed only when root and missing.
+TEST_DEBS := openssl python3 curl dovecot-core dovecot-imapd postfix libpam0g-dev gcc passwd
 test-deps:
 	@sh scripts/test-deps.sh $(TEST_DEBS)
 

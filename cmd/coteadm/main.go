@@ -1,7 +1,7 @@
 // Command coteadm is cote's administration tool, like doveadm. It reads the
 // configuration through pkg/settings and talks to the running master over
 // its control socket. Verbs are cobra subcommands grouped by noun (log,
-// later pw, user, who, kick, queue, mailbox).
+// pw, user, who; later kick, queue, mailbox).
 package main
 
 import (
@@ -16,6 +16,10 @@ import (
 )
 
 const defaultConfig = "/etc/cote/cote.conf"
+
+// subcommands are added by the other files of this command (user, who),
+// each a constructor given the -c flag's variable.
+var subcommands []func(cfgPath *string) *cobra.Command
 
 func main() {
 	var cfgPath string
@@ -37,10 +41,14 @@ func main() {
 		},
 	})
 	root.AddCommand(logCmd)
+	root.AddCommand(newPwCmd())
+	for _, sub := range subcommands {
+		root.AddCommand(sub(&cfgPath))
+	}
 
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "coteadm:", err)
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
 }
 

@@ -55,6 +55,12 @@ func TestGoIMAPClient(t *testing.T) {
 			}
 			err = c.Login("demo", "demo").Wait()
 			var ie *imap.Error
+			if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || ie.Code != imap.ResponseCodeAuthenticationFailed {
+				t.Errorf("LOGIN with a wrong password: %v, want NO [AUTHENTICATIONFAILED]", err)
+			}
+			// The right password: the honest NO [UNAVAILABLE] until the
+			// post-login service exists.
+			err = c.Login("demo", "secret").Wait()
 			if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || ie.Code != imap.ResponseCodeUnavailable {
 				t.Errorf("LOGIN: %v, want NO [UNAVAILABLE]", err)
 			}
@@ -83,7 +89,7 @@ if mode == "starttls":
     m.starttls(ssl_context=ctx)
     print("caps-after-tls", " ".join(m.capabilities))
 try:
-    m.login("demo", "demo")
+    m.login("demo", "secret")
     print("login ok")
 except imaplib.IMAP4.error as e:
     msg = e.args[0]
@@ -102,13 +108,13 @@ func TestPythonImaplib(t *testing.T) {
 			"greeting * OK [CAPABILITY IMAP4rev1 SASL-IR ID LITERAL+ STARTTLS AUTH=PLAIN] cote ready.",
 			"caps IMAP4REV1 SASL-IR ID LITERAL+ STARTTLS AUTH=PLAIN",
 			"caps-after-tls IMAP4REV1 SASL-IR ID LITERAL+ AUTH=PLAIN",
-			"login error [UNAVAILABLE] Authentication service is not available",
+			"login error [UNAVAILABLE] Authenticated, but this server has no IMAP mail service yet.",
 			"logout BYE",
 		}},
 		{"imaps", ts.imaps, []string{
 			"greeting * OK [CAPABILITY IMAP4rev1 SASL-IR ID LITERAL+ AUTH=PLAIN] cote ready.",
 			"caps IMAP4REV1 SASL-IR ID LITERAL+ AUTH=PLAIN",
-			"login error [UNAVAILABLE] Authentication service is not available",
+			"login error [UNAVAILABLE] Authenticated, but this server has no IMAP mail service yet.",
 			"logout BYE",
 		}},
 	}

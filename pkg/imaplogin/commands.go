@@ -1,16 +1,74 @@
 package imaplogin
 
 import (
+	"context"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
 
+	"github.com/cote-mail/cote/pkg/authproto"
 	"github.com/cote-mail/cote/pkg/imap"
 )
 
 // plaintextMechs send the password itself (in base64): they are offered
-// only where plaintext authentication is allowed.
+// only where plaintext authentication is allowed, whatever flags the auth
+// service's MECH line carries.
 var plaintextMechs = map[string]bool{"PLAIN": true, "LOGIN": true}
+
+// mechanisms returns the mechanisms this session may name: the auth
+// service's MECH list (or, while auth has never been reached, the
+// configured auth_mechanisms) restricted to the protocol's configured
+// auth_mechanisms, in the auth service's order.
+func (ss *session) mechanisms() []authproto.Mech {
+	ctx, cancel := context.WithTimeout(ss.ctx, authReplyTimeout)
+	defer cancel()
+	fromAuth, ok := ss.srv.auth.Mechanisms(ctx)
+	if !ok {
+		out := make([]authproto.Mech, 0, len(ss.srv.mechs))
+		for _, m := range ss.srv.mechs {
+			out = append(out, authproto.Mech{Name: m, Plaintext: plaintextMechs[m]})
+		}
+		return out
+	}
+	var out []authproto.Mech
+	for _, m := range fromAuth {
+		m.Name = strings.ToUpper(m.Name)
+		// Dovecot 2.3's auth_mechanisms has no -PLUS names: enabling a
+		// SCRAM mechanism enables its channel-binding variant too.
+		if slices.Contains(ss.srv.mechs, m.Name) || slices.Contains(ss.srv.mechs, strings.TrimSuffix(m.Name, "-PLUS")) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// mechanism looks name up among the session's mechanisms.
+func (ss *session) mechanism(name string) (authproto.Mech, bool) {
+	for _, m := range ss.mechanisms() {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return authproto.Mech{}, false
+}
+
+func (ss *session) isPlaintext(m authproto.Mech) bool {
+	return m.Plaintext || plaintextMechs[m.Name]
+}
+
+// usable reports whether m can succeed on this connection: -PLUS
+// mechanisms need TLS to bind to, EXTERNAL a verified client certificate
+// (login processes do not request one yet, so it is never offered).
+func (ss *session) usable(m authproto.Mech) bool {
+	switch {
+	case strings.HasSuffix(m.Name, "-PLUS"):
+		return ss.c.TLS()
+	case m.Name == "EXTERNAL":
+		return false
+	}
+	return true
+}
 
 // capability lists what this process implements, for this connection.
 func (ss *session) capability() string {
@@ -18,28 +76,31 @@ func (ss *session) capability() string {
 	if ss.c.StartTLSAvailable() {
 		caps = append(caps, "STARTTLS")
 	}
-	if ss.loginDisabled() {
+	mechs := ss.mechanisms()
+	if ss.loginDisabledFor(mechs) {
 		caps = append(caps, "LOGINDISABLED")
 	}
 	plainOK := ss.c.PlaintextAuthAllowed()
-	for _, m := range ss.srv.mechs {
-		if plaintextMechs[m] && !plainOK {
+	for _, m := range mechs {
+		if (ss.isPlaintext(m) && !plainOK) || !ss.usable(m) {
 			continue
 		}
-		caps = append(caps, "AUTH="+m)
+		caps = append(caps, "AUTH="+m.Name)
 	}
 	return strings.Join(caps, " ")
 }
 
 // loginDisabled follows Dovecot: LOGIN is off where plaintext
 // authentication is not allowed, and where PLAIN (which LOGIN is carried
-// over to the auth service as) is not an enabled mechanism.
-func (ss *session) loginDisabled() bool {
+// over to the auth service as) is not an available mechanism.
+func (ss *session) loginDisabled() bool { return ss.loginDisabledFor(ss.mechanisms()) }
+
+func (ss *session) loginDisabledFor(mechs []authproto.Mech) bool {
 	if !ss.c.PlaintextAuthAllowed() {
 		return true
 	}
-	for _, m := range ss.srv.mechs {
-		if m == "PLAIN" {
+	for _, m := range mechs {
+		if m.Name == "PLAIN" {
 			return false
 		}
 	}

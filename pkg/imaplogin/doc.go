@@ -4,18 +4,29 @@
 // AUTHENTICATE. Its responses follow Dovecot's imap-login wording where
 // clients or admins may rely on it.
 //
-// Until the auth service exists, LOGIN and AUTHENTICATE answer
-// "NO [UNAVAILABLE] Authentication service is not available" after every
-// check a real login would make first (LOGINDISABLED/PRIVACYREQUIRED,
-// mechanism, SASL-IR syntax). No continuation request is sent for
-// AUTHENTICATE, so no credentials are collected that could not be checked.
+// LOGIN and AUTHENTICATE run through the auth service (pkg/login.Auth,
+// Dovecot's auth-client protocol): LOGIN is sent as SASL PLAIN,
+// AUTHENTICATE relays the mechanism's challenges as "+ base64" lines
+// (RFC 9051 §6.2.2; "*" cancels with BAD). The AUTH= capabilities are the
+// auth service's MECH list, restricted to auth_mechanisms and to what this
+// connection allows (plaintext mechanisms only where plaintext
+// authentication is allowed, -PLUS only over TLS). For SCRAM-*-PLUS the
+// client's first message is read here so that the channel-binding data of
+// the type it names (tls-exporter, tls-server-end-point) travels with AUTH.
+// Until the post-login imap service exists (the handoff is issue 5), a
+// successful authentication is logged and answered
+// "NO [UNAVAILABLE] Authenticated, but this server has no IMAP mail service
+// yet."; a failure "NO [AUTHENTICATIONFAILED] Authentication failed." after
+// the auth service's delay; an unreachable auth service or a temporary
+// failure "NO [UNAVAILABLE]".
 //
 // RFCs: RFC 9051 (§6.1 any state, §6.2 not-authenticated state), RFC 3501
 // (the IMAP4rev1 capability this build advertises), RFC 2971 (ID), RFC 4959
 // (SASL-IR), RFC 7888 (LITERAL+), RFC 5530 (response codes), RFC 8314
 // (implicit TLS).
 //
-// Imports: login, imap, settings, service (for the handler signature). It
+// Imports: login, imap, authproto, settings, service (for the handler
+// signature). It
 // must not import storage, auth or queue: the login binary links neither.
 //
 // Invariants:

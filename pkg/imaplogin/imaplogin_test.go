@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/cote-mail/cote/pkg/authproto"
 	"github.com/cote-mail/cote/pkg/ipc"
 	"github.com/cote-mail/cote/pkg/login"
 	"github.com/cote-mail/cote/pkg/service"
@@ -36,6 +37,7 @@ import (
 type testServer struct {
 	imap, imaps string // listener addresses
 	logs        *observer.ObservedLogs
+	auth        *fakeAuth
 	cancel      context.CancelFunc
 	done        chan error
 	stopOnce    sync.Once
@@ -95,6 +97,13 @@ func writeCert(t testing.TB, dir string) (certPath, keyPath string) {
 // the ssl flag) until the test ends.
 func start(t *testing.T, extra string, opts Options) *testServer {
 	t.Helper()
+	return startWith(t, extra, opts, nil)
+}
+
+// startWith is start with the fake auth service offering mechs (nil: PLAIN
+// and LOGIN).
+func startWith(t *testing.T, extra string, opts Options, mechs []authproto.Mech) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	cert, key := writeCert(t, dir)
 	conf := "protocols = imap\nbase_dir = " + dir + "/run\n" +
@@ -110,12 +119,15 @@ func start(t *testing.T, extra string, opts Options) *testServer {
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
 
+	fa := startFakeAuth(t, opts.AuthPath, mechs)
+	opts.AuthPath = fa.path
 	srv, err := New(cfg, log, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(srv.Close)
 	var ls []*service.Listener
-	ts := &testServer{logs: logs, done: make(chan error, 1)}
+	ts := &testServer{logs: logs, auth: fa, done: make(chan error, 1)}
 	for _, spec := range []ipc.ListenerSpec{{Name: "imap"}, {Name: "imaps", SSL: true}} {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -163,6 +175,7 @@ var insecureTLS = &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}
 
 func TestTranscripts(t *testing.T) {
 	ts := start(t, "", Options{})
+	tsAuth := start(t, "auth_mechanisms = plain login\n", Options{})
 	tests := []struct {
 		name string
 		conn func(t *testing.T) net.Conn
@@ -171,6 +184,7 @@ func TestTranscripts(t *testing.T) {
 		{"literal", func(t *testing.T) net.Conn { return dial(t, ts.imap) }},
 		{"starttls", func(t *testing.T) net.Conn { return dial(t, ts.imap) }},
 		{"badcommands", func(t *testing.T) net.Conn { return dial(t, ts.imap) }},
+		{"authenticate", func(t *testing.T) net.Conn { return dial(t, tsAuth.imap) }},
 		{"insecure", func(t *testing.T) net.Conn { return dialFrom(t, ts.imap) }},
 		{"imaps", func(t *testing.T) net.Conn {
 			c := tls.Client(dial(t, ts.imaps), insecureTLS)
@@ -344,10 +358,16 @@ func TestSettings(t *testing.T) {
 			"* OK [CAPABILITY IMAP4rev1 SASL-IR ID LITERAL+ STARTTLS AUTH=PLAIN] hello there"},
 		{"protocol filter", "protocol imap {\n login_greeting = imap only\n}\n", false,
 			"* OK [CAPABILITY IMAP4rev1 SASL-IR ID LITERAL+ STARTTLS AUTH=PLAIN] imap only"},
+		{"only what the auth service offers", "auth_mechanisms = plain login cram-md5 scram-sha-256\n", false,
+			"* OK [CAPABILITY IMAP4rev1 SASL-IR ID LITERAL+ STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5] hello there"},
+		{"-PLUS only over TLS", "auth_mechanisms = plain scram-sha-256 external\n", false,
+			"* OK [CAPABILITY IMAP4rev1 SASL-IR ID LITERAL+ STARTTLS AUTH=PLAIN] hello there"},
 	}
+	mechs := []authproto.Mech{{Name: "PLAIN", Plaintext: true}, {Name: "LOGIN", Plaintext: true},
+		{Name: "CRAM-MD5", Dictionary: true}, {Name: "SCRAM-SHA-256-PLUS"}, {Name: "EXTERNAL"}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := start(t, "login_greeting = hello there\n"+tc.extra, Options{})
+			ts := startWith(t, "login_greeting = hello there\n"+tc.extra, Options{}, mechs)
 			var c net.Conn
 			if tc.from {
 				c = dialFrom(t, ts.imap)
@@ -416,12 +436,14 @@ func TestPipelined(t *testing.T) {
 func TestAuthenticateArgs(t *testing.T) {
 	ts := start(t, "", Options{})
 	tests := []struct{ in, want string }{
-		{"a AUTHENTICATE PLAIN =", "a NO [UNAVAILABLE] Authentication service is not available"},
+		{"a AUTHENTICATE PLAIN =", "a NO [AUTHENTICATIONFAILED] Authentication failed."},
 		{"a AUTHENTICATE PLAIN !!!", "a BAD Invalid base64 data in initial response"},
 		{"a AUTHENTICATE", "a BAD Invalid arguments."},
 		{"a AUTHENTICATE \"PLAIN\"", "a BAD Invalid arguments."},
 		{"a LOGIN onlyuser", "a BAD Invalid arguments."},
-		{"a LOGIN NIL NIL", "a NO [UNAVAILABLE] Authentication service is not available"},
+		{"a LOGIN NIL NIL", "a NO [AUTHENTICATIONFAILED] Authentication failed."},
+		{"a LOGIN {1+}\r\n\x00 x", "a BAD Invalid arguments."},
+		{"a AUTHENTICATE SCRAM-SHA-256-PLUS", "a NO Unsupported authentication mechanism."},
 		{"LOGIN user pass", "LOGIN BAD First parameter in line is IMAP's command tag, not the command name. Add that before the command, like: a login user pass"},
 		{"a ID (\"k\")", "a BAD Invalid ID parameters"},
 		{"a CAPABILITY x", "a BAD Unexpected arguments."},

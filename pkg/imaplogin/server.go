@@ -35,6 +35,9 @@ var limits = imap.Limits{
 type Options struct {
 	// Timeouts override the login core's defaults (tests shorten them).
 	Timeouts login.Timeouts
+	// AuthPath is the auth-client socket; "" means base_dir's
+	// login/auth-client as this process sees it (inside its chroot).
+	AuthPath string
 }
 
 // Server serves imap-login clients.
@@ -42,6 +45,7 @@ type Server struct {
 	core     *login.Server
 	greeting string
 	mechs    []string // auth_mechanisms, upper-cased, in configured order
+	auth     *login.Auth
 }
 
 // New builds the imap-login server from the settings of protocol imap.
@@ -59,9 +63,23 @@ func New(cfg *settings.Config, log *zap.Logger, opts Options) (*Server, error) {
 			s.mechs = append(s.mechs, m)
 		}
 	}
+	path := opts.AuthPath
+	if path == "" {
+		chroot := ""
+		for _, svc := range cfg.Services() {
+			if svc.Name == "imap-login" {
+				chroot = svc.Chroot
+			}
+		}
+		path = login.AuthSocketPath(cfg, chroot)
+	}
+	s.auth = login.NewAuth(path, log)
 	s.core = login.NewServer(lc, s.session)
 	return s, nil
 }
+
+// Close closes the connection to the auth service.
+func (s *Server) Close() { s.auth.Close() }
 
 // Handle serves one connection; it is the service.Handler of imap-login.
 func (s *Server) Handle(ctx context.Context, c net.Conn, l *service.Listener) {

@@ -7,14 +7,19 @@
 // and the per-connection log fields. A protocol plugs in as a Session
 // function that speaks its wire protocol over Client.Conn.
 //
-// Later issues add here the auth-client conversation (Dovecot's auth
-// protocol, ARCHITECTURE.md contract 2) and the handoff of an authenticated
-// client to the post-login process (contract 4), with the TLS proxy that
-// keeps a TLS session in the login process.
+// Auth is the process's connection to the auth service (Dovecot's
+// auth-client protocol, ARCHITECTURE.md contract 2) on login/auth-client
+// inside the chroot: dialled lazily, redialled after the auth service
+// restarts, ErrAuthUnavailable while it is down. Client.AuthRequest fills
+// the AUTH fields (secured, lip/rip, local_name) and Client.ChannelBinding
+// computes tls-exporter (RFC 9266) and tls-server-end-point (RFC 5929)
+// data for SCRAM-*-PLUS. A later issue adds the handoff of an
+// authenticated client to the post-login process (contract 4), with the
+// TLS proxy that keeps a TLS session in the login process.
 //
 // RFCs: RFC 9051 §6.2.1 and RFC 2595 (STARTTLS), RFC 8314 (implicit TLS).
 //
-// Imports: service, settings, tlsconf (and later ipc, authproto). It must
+// Imports: service, settings, tlsconf, ipc, authproto. It must
 // not import storage, auth, queue or any protocol package: protocols import
 // login, not the other way round.
 //

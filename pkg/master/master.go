@@ -351,6 +351,21 @@ func (m *Master) makeChroots(svcs map[string]*service) error {
 			if err := m.makeDir(c); err != nil {
 				return fmt.Errorf("service %s: chroot: %w", s.conf.Name, err)
 			}
+			// The chroot holds sockets only its processes may reach
+			// (login/auth-client is 0666 inside): 0750 root:<the
+			// service user's group>, so no other user can enter it.
+			if s.conf.User != "" {
+				_, gid, _, err := m.users.User(s.conf.User)
+				if err != nil {
+					return fmt.Errorf("service %s: chroot: user %s: %w", s.conf.Name, s.conf.User, err)
+				}
+				if err := os.Chown(c, 0, gid); err != nil {
+					return fmt.Errorf("service %s: chroot: %w", s.conf.Name, err)
+				}
+				if err := os.Chmod(c, 0o750); err != nil {
+					return fmt.Errorf("service %s: chroot: %w", s.conf.Name, err)
+				}
+			}
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -75,13 +76,35 @@ func drop(r ipc.Restrict) error {
 	// on every thread, and refuses (ENOTSUP) in a cgo binary, where some
 	// threads would be left without it.
 	if _, _, errno := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); errno != 0 {
-		if errno == syscall.ENOTSUP {
+		switch {
+		case errno == syscall.ENOTSUP && allThreadsNoNewPrivs():
+			// A cgo binary that set the flag before its threads
+			// existed (cmd/auth-worker re-executes itself with it),
+			// so every thread inherited it.
+		case errno == syscall.ENOTSUP:
 			return errors.New("privilege drop: prctl(PR_SET_NO_NEW_PRIVS) on all threads is impossible in a binary built with cgo; build services with CGO_ENABLED=0")
+		default:
+			return fmt.Errorf("privilege drop: prctl(PR_SET_NO_NEW_PRIVS): %w", errno)
 		}
-		return fmt.Errorf("privilege drop: prctl(PR_SET_NO_NEW_PRIVS): %w", errno)
 	}
 
 	return verifyDrop(r)
+}
+
+// allThreadsNoNewPrivs reports whether /proc shows no_new_privs on every
+// thread of this process.
+func allThreadsNoNewPrivs() bool {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/status")
+		if err != nil || !strings.Contains(string(b), "\nNoNewPrivs:\t1\n") {
+			return false
+		}
+	}
+	return true
 }
 
 // verifyDrop proves the drop took: the ids are the record's, and uid 0

@@ -98,11 +98,7 @@ namespace inbox {
 	if n := len(c.Root.Children(KindService)); n != 1 {
 		t.Fatalf("%d service sections, want 1 merged", n)
 	}
-	svcs := c.Services()
-	if len(svcs) != 1 {
-		t.Fatalf("Services() = %+v", svcs)
-	}
-	s := svcs[0]
+	s := serviceNamed(t, c, "imap-login")
 	if s.ClientLimit != 50 {
 		t.Errorf("ClientLimit = %d", s.ClientLimit)
 	}
@@ -122,18 +118,26 @@ namespace inbox {
 	if n := len(c.Root.Children(KindPassdb)); n != 2 {
 		t.Errorf("%d passdbs, want 2", n)
 	}
-	if len(c.Warnings) != 1 || !strings.HasSuffix(c.Warnings[0], "passdb: the auth service is not available in this build; logins answer NO [UNAVAILABLE]") {
+	if len(c.Warnings) != 0 {
 		t.Errorf("warnings = %q", c.Warnings)
 	}
 }
 
+// serviceNamed returns the resolved service name of c.
+func serviceNamed(t *testing.T, c *Config, name string) Service {
+	t.Helper()
+	for _, s := range c.Services() {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no service %s in %+v", name, c.Services())
+	return Service{}
+}
+
 func TestServicesDefaults(t *testing.T) {
 	c := writeConf(t, map[string]string{"cote.conf": "protocols = imap pop3 lmtp smtp\nbase_dir = /srv/cote\ndefault_login_user = nobody\nservice imap-login {\n  executable = /opt/test/imap-login -D\n  vsz_limit = unlimited\n  unix_listener login/x {\n    mode = 0666\n  }\n}\n"})
-	svcs := c.Services()
-	if len(svcs) != 1 {
-		t.Fatalf("Services() = %+v", svcs)
-	}
-	s := svcs[0]
+	s := serviceNamed(t, c, "imap-login")
 	want := Service{Name: "imap-login", Protocol: "imap", Type: "login", Executable: "/opt/test/imap-login", Args: []string{"-D"},
 		User: "nobody", Chroot: "/srv/cote/login", ProcessLimit: 100, ClientLimit: 1000, ProcessMinAvail: s.ProcessMinAvail,
 		ServiceCount: 0, IdleKill: time.Minute, VszLimit: 0, Pos: s.Pos,

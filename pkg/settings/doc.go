@@ -18,8 +18,8 @@
 // validated, and while the auth service is not built they produce one
 // warning. Settings inside Dovecot-only services (director, stats, ...) are
 // errors; empty sections for them are accepted. `plugin {}` keys are kept
-// as written: they only configure mail_plugins, which is refused unless
-// empty. `local`/`remote` filters with settings are errors until IP filters
+// as written: they only configure mail_plugins, which accepts quota alone
+// (pkg/mailuser reads and checks the quota keys). `local`/`remote` filters with settings are errors until IP filters
 // are applied; `local_name` takes ssl_* settings (TLS SNI).
 //
 // Services resolves the built services of enabled protocols from built-in

@@ -66,8 +66,10 @@ func (c *Config) LocalNames() []*Section {
 
 // ForService returns the snapshot one service gets: the root values, the
 // filters, namespaces and plugin settings, and that service's own section.
-// passdb, userdb, dict and other services' sections are left out: a
-// service must not see what it has no use for (database passwords).
+// passdb, userdb (except for auth and auth-worker), dict and other services' sections are left out: a
+// service must not see what it has no use for (database passwords). Other
+// services keep each passdb's driver name only, on which the service list
+// depends.
 func (c *Config) ForService(name string) *Config {
 	root := &Section{Kind: KindRoot, Pos: c.Root.Pos, Values: make(map[string]Value, len(c.Root.Values))}
 	for k, v := range c.Root.Values {
@@ -76,8 +78,21 @@ func (c *Config) ForService(name string) *Config {
 	for _, s := range c.Root.Sections {
 		switch {
 		case isFilter(s.Kind), s.Kind == KindNamespace, s.Kind == KindPlugin,
-			s.Kind == KindService && s.Name == name:
+			s.Kind == KindService && s.Name == name,
+			// auth is the one service that reads the databases; the
+			// root auth-worker sees them to know it is needed.
+			(s.Kind == KindPassdb || s.Kind == KindUserdb) && (name == "auth" || name == "auth-worker"):
 			root.Sections = append(root.Sections, s)
+		case s.Kind == KindPassdb:
+			// Every other service sees only each passdb's driver: which
+			// services run depends on it (auth, anvil, auth-worker) and a
+			// process must find itself in the service list it resolves;
+			// args (a static passdb's password) stay out.
+			only := &Section{Kind: s.Kind, Name: s.Name, Pos: s.Pos, Values: map[string]Value{}}
+			if v, ok := s.Values["driver"]; ok {
+				only.Values["driver"] = v
+			}
+			root.Sections = append(root.Sections, only)
 		}
 	}
 	return &Config{Root: root}

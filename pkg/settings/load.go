@@ -82,8 +82,6 @@ type loader struct {
 	warned map[string]bool // settings already warned about: one warning each
 	// files are the deferred `<file` values read, for Config.Files.
 	files []string
-	// authWarned is set once the missing auth service has been reported.
-	authWarned bool
 }
 
 func (l *loader) errorf(pos config.Pos, key, format string, args ...any) {
@@ -303,11 +301,6 @@ func (l *loader) authdb(s *Section) {
 	case !containsFold(drivers, d.Raw):
 		l.errorf(d.Pos, "driver", "unknown %s driver %q (use %s)%s", s.Kind, d.Raw, quoteList(drivers), didYouMean(d.Raw, drivers))
 		return
-	}
-	if !BuiltServices["auth"] && !l.authWarned {
-		l.authWarned = true
-		l.warns = append(l.warns, (&config.Error{Pos: s.Pos, Key: s.Kind,
-			Msg: "the auth service is not available in this build; logins answer NO [UNAVAILABLE]"}).Error())
 	}
 }
 

@@ -150,7 +150,6 @@ func TestDebianStockTree(t *testing.T) {
 		"conf.d/10-mail.conf:114: mail_privileged_group: not used: it only serves mbox dotlocks, and cote does not read mbox",
 		"conf.d/10-ssl.conf:36: ssl_client_ca_dir: not used: cote verifies no client certificates and makes no outgoing TLS connections yet",
 		"conf.d/10-ssl.conf:55: ssl_dh: not used: Go negotiates no DHE cipher suites",
-		"conf.d/auth-system.conf.ext:10: passdb: the auth service is not available in this build; logins answer NO [UNAVAILABLE]",
 	}, warns)
 	// `protocols = $protocols imap` starts from the default "imap pop3 lmtp".
 	diffLines(t, "protocols", []string{"imap", "pop3", "lmtp"}, c.protocolSet())

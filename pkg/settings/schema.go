@@ -168,10 +168,17 @@ var schema = []Setting{
 	{Name: "login_trusted_networks", Type: TNetList, Default: "", Kinds: root, Doc: "networks whose proxies may forward client addresses and log in over plaintext"},
 	{Name: "auth_mechanisms", Type: TList, Default: "plain", Kinds: root, Doc: "SASL mechanisms offered",
 		Enum: []string{"plain", "login", "cram-md5", "digest-md5", "scram-sha-1", "scram-sha-256", "external", "anonymous", "apop", "ntlm", "gssapi", "gss-spnego", "otp", "xoauth2", "oauthbearer", "winbind", "rpa", "skey"}},
+	{Name: "auth_failure_delay", Type: TTime, Default: "2 secs", Kinds: root, Doc: "delay before every failed authentication reply"},
+	{Name: "auth_username_format", Type: TString, Default: "%Lu", Kinds: root, Doc: "user name as the databases see it (%-variables of the name the client sent)"},
+	{Name: "auth_default_realm", Type: TString, Default: "", Kinds: root, Doc: "domain added to user names without @"},
+	{Name: "auth_username_chars", Type: TString, Default: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@", Kinds: root, Doc: "characters allowed in user names, empty for any"},
+	{Name: "auth_worker_max_count", Type: TUint, Default: "30", Min: 1, Kinds: root, Doc: "most shadow/PAM requests the auth-worker runs at once"},
 	{Name: "disable_plaintext_auth", Type: TBool, Default: "yes", Kinds: root, Doc: "refuse plaintext authentication without TLS (except from trusted networks and loopback)"},
 
 	// Root: mail.
 	{Name: "mail_location", Type: TString, Default: "", Kinds: root, Check: checkMailLocation, Doc: "mail store: maildir:~/Maildir"},
+	{Name: "mail_plugins", Type: TList, Default: "", Kinds: root, Enum: []string{"quota"},
+		Doc: "mail plugins: only quota (plugin { quota = maildir:User quota; quota_rule = *:storage=1G }, read by pkg/mailuser)"},
 
 	// service { }
 	{Name: "executable", Type: TList, Kinds: svc, Check: checkExecutable, Doc: "binary (name in the libexec dir or absolute path) and arguments"},

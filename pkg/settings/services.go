@@ -13,7 +13,7 @@ import (
 // BuiltServices names the service binaries this build has. A service of an
 // enabled protocol that is not built is reported by MissingProtocols and
 // binds nothing.
-var BuiltServices = map[string]bool{"imap-login": true}
+var BuiltServices = map[string]bool{"imap-login": true, "auth": true, "auth-worker": true, "anvil": true}
 
 // serviceDef is the schema's built-in definition of a service.
 type serviceDef struct {
@@ -28,6 +28,27 @@ type serviceDef struct {
 	ServiceCount int
 	MinAvailCPUs bool
 	Inet         []inetDef
+	// Unix lists the default unix listeners; a unix_listener section of
+	// the same name overrides its mode, user and group.
+	Unix []unixDef
+	// MinAvail is process_min_avail's default when MinAvailCPUs is unset.
+	MinAvail int
+	// SingleProcess services keep state that must be reached by one
+	// process (auth: finished authentications wait there for REQUEST), so
+	// process_limit is 1 and cannot be raised.
+	SingleProcess bool
+	// Passdb: enabled only when some protocol is and a passdb is
+	// configured (auth); Worker: only when a passdb needs root (shadow,
+	// pam) — the auth-worker runs as root, so it never runs idle.
+	Passdb, Worker bool
+}
+
+// unixDef is a built-in unix listener: Path relative to base_dir, owner
+// from the root setting UserFrom ("" keeps root's).
+type unixDef struct {
+	Name     string
+	Mode     uint32
+	UserFrom string
 }
 
 type inetDef struct {
@@ -42,6 +63,39 @@ var serviceDefs = map[string]serviceDef{
 		Protocol: "imap", Type: "login", Executable: "imap-login", UserFrom: "default_login_user",
 		Chroot: "login", ServiceCount: 0, MinAvailCPUs: true,
 		Inet: []inetDef{{Name: "imap", Port: 143}, {Name: "imaps", Port: 993, SSL: true}},
+	},
+	// auth serves logins (auth-client; login/auth-client inside the
+	// login chroot, which only the login user's group can enter), the
+	// post-login REQUEST (auth-master) and userdb lookups (auth-userdb,
+	// 0666 as Dovecot: it answers no passwords).
+	"auth": {
+		Executable: "auth", UserFrom: "default_internal_user", MinAvail: 1, SingleProcess: true, Passdb: true,
+		Unix: []unixDef{
+			{Name: "auth-client", Mode: 0o600, UserFrom: "default_internal_user"},
+			{Name: "login/auth-client", Mode: 0o666},
+			{Name: "auth-master", Mode: 0o600, UserFrom: "default_internal_user"},
+			{Name: "auth-userdb", Mode: 0o666, UserFrom: "default_internal_user"},
+		},
+	},
+	// anvil keeps connection counts and auth penalties in memory, so it
+	// is one process. It runs with auth (Passdb), its only client until
+	// post-login processes report their connections (the IMAP issue then
+	// widens this, and gives mail users a way in). base_dir/anvil is for
+	// auth (default_internal_user) and root (coteadm who); login/anvil
+	// lies inside the login chroot directory, which only login processes
+	// can enter.
+	"anvil": {
+		Executable: "anvil", UserFrom: "default_internal_user", MinAvail: 1, SingleProcess: true, Passdb: true,
+		Unix: []unixDef{
+			{Name: "anvil", Mode: 0o600, UserFrom: "default_internal_user"},
+			{Name: "login/anvil", Mode: 0o666},
+		},
+	},
+	// auth-worker runs as root (shadow file, PAM) and is reached only by
+	// auth; the master spawns it when auth first connects.
+	"auth-worker": {
+		Executable: "auth-worker", SingleProcess: true, Passdb: true, Worker: true,
+		Unix: []unixDef{{Name: "auth-worker", Mode: 0o600, UserFrom: "default_internal_user"}},
 	},
 }
 
@@ -169,6 +223,9 @@ func (c *Config) resolveServices() ([]Service, []string) {
 		if def.Protocol != "" && !enabled[def.Protocol] {
 			continue
 		}
+		if def.Passdb && (len(enabled) == 0 || !hasPassdb(root, def.Worker)) {
+			continue
+		}
 		get := func(key, def string) string {
 			if sec.IsSet(key) {
 				return sec.Values[key].Raw
@@ -190,8 +247,14 @@ func (c *Config) resolveServices() ([]Service, []string) {
 		}
 		s.Chroot = resolvePath(baseDir, get("chroot", def.Chroot))
 		s.ProcessLimit = atoi(get("process_limit", root.Get("default_process_limit")))
+		if def.SingleProcess {
+			if sec.IsSet("process_limit") && s.ProcessLimit != 1 {
+				errorf(sec.Values["process_limit"].Pos, "process_limit", "service %s must be a single process (it keeps state other processes must reach); use 1", name)
+			}
+			s.ProcessLimit = 1
+		}
 		s.ClientLimit = atoi(get("client_limit", root.Get("default_client_limit")))
-		minAvail := "0"
+		minAvail := fmt.Sprint(def.MinAvail)
 		if def.MinAvailCPUs {
 			minAvail = fmt.Sprint(runtime.NumCPU())
 		}
@@ -263,16 +326,65 @@ func (c *Config) resolveServices() ([]Service, []string) {
 				addInet(l.Name, 0, false, l)
 			}
 		}
+		var unixWritten []*Section
 		if sec != nil {
-			for _, u := range sec.Children(KindUnixListener) {
-				mode, _ := ParseMode(u.Get("mode"))
-				s.Unix = append(s.Unix, UnixListener{Name: u.Name, Path: resolvePath(baseDir, u.Name),
-					Mode: mode, User: u.Get("user"), Group: u.Get("group"), Pos: u.Pos})
+			unixWritten = sec.Children(KindUnixListener)
+		}
+		for _, d := range def.Unix {
+			ul := UnixListener{Name: d.Name, Path: resolvePath(baseDir, d.Name), Mode: d.Mode}
+			if d.UserFrom != "" {
+				ul.User = root.Get(d.UserFrom)
 			}
+			for _, u := range unixWritten {
+				if u.Name != d.Name {
+					continue
+				}
+				ul.Pos = u.Pos
+				if u.IsSet("mode") {
+					ul.Mode, _ = ParseMode(u.Get("mode"))
+				}
+				if u.IsSet("user") {
+					ul.User = u.Get("user")
+				}
+				if u.IsSet("group") {
+					ul.Group = u.Get("group")
+				}
+			}
+			s.Unix = append(s.Unix, ul)
+		}
+		for _, u := range unixWritten {
+			builtin := false
+			for _, d := range def.Unix {
+				builtin = builtin || d.Name == u.Name
+			}
+			if builtin {
+				continue
+			}
+			mode, _ := ParseMode(u.Get("mode"))
+			s.Unix = append(s.Unix, UnixListener{Name: u.Name, Path: resolvePath(baseDir, u.Name),
+				Mode: mode, User: u.Get("user"), Group: u.Get("group"), Pos: u.Pos})
 		}
 		out = append(out, s)
 	}
 	return out, errs
+}
+
+// hasPassdb reports whether s or its filters hold a passdb section (with
+// root true: a passdb whose driver needs root, shadow or pam).
+func hasPassdb(s *Section, root bool) bool {
+	for _, ch := range s.Sections {
+		switch {
+		case ch.Kind == KindPassdb:
+			if d := ch.Get("driver"); !root || d == "shadow" || d == "pam" {
+				return true
+			}
+		case isFilter(ch.Kind):
+			if hasPassdb(ch, root) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // resolvePath makes v absolute against base; "" stays "".

@@ -103,7 +103,7 @@ func TestIMAPClient(t *testing.T) {
 
 // pythonClient is run by Python's imaplib: greeting, CAPABILITY, NOOP,
 // STARTTLS verified against the mkcert certificate, LOGIN (expected to fail
-// with UNAVAILABLE), LOGOUT; then the same over imaps. It prints one
+// with UNAVAILABLE: the shipped configuration has no passdb), LOGOUT; then the same over imaps. It prints one
 // "key: value" line per check.
 const pythonClient = `
 import imaplib, ssl, sys
