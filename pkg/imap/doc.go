@@ -1,23 +1,59 @@
 // Package imap is the IMAP wire layer shared by imap-login and the post-login
-// imap process: a command reader with hard limits and a buffered response
-// writer. It knows the syntax of RFC 9051 §4 and §9 (atoms, quoted strings,
-// literals, NIL, parenthesized lists) and LITERAL+ (RFC 7888); it knows
-// nothing about command semantics or session state.
+// imap process: a command reader with hard limits, parsers for the
+// arguments of every command, and a buffered response writer. It knows the
+// syntax of RFC 9051 and RFC 3501; it knows nothing about session state or
+// the mail store.
 //
-// Imports: the standard library and pkg/message, whose ENVELOPE and
-// BODYSTRUCTURE render.go writes exactly as Dovecot does. It must not
-// import login, service, storage or auth.
+// Files:
+//   - reader.go: commands (tag, name, atoms, quoted strings, literals
+//     "{n}", "{n+}" (LITERAL+/LITERAL-, RFC 7888) and "~{n}" (literal8,
+//     RFC 3516), NIL, lists) with the limits of Limits.
+//   - seqset.go: sequence sets and "$" (RFC 9051 §9, RFC 5182), resolved,
+//     iterated and rendered (COPYUID, APPENDUID, ESEARCH).
+//   - search.go: SEARCH programs (RFC 9051 §6.4.4 plus IMAP4rev1's NEW,
+//     OLD, RECENT), CHARSET, ESEARCH RETURN options (RFC 4731, RFC 5182).
+//     Legacy charsets come from pkg/imap/charset, passed in as a
+//     CharsetDecoder, so imap-login does not link the charset tables.
+//   - fetch.go: FETCH data items (RFC 9051 §6.4.5, RFC 3516 BINARY),
+//     sections through message.ParseSection, partials.
+//   - store.go: STORE and APPEND/MULTIAPPEND arguments (RFC 3502);
+//     args.go: flags, dates, date-times, ArgError.
+//   - list.go: LIST/LSUB arguments with RFC 5258 selection and return
+//     options and LIST-STATUS (RFC 5819), STATUS items (RFC 8438 SIZE),
+//     LIST wildcard matching.
+//   - mutf7.go: mailbox names in modified UTF-7 (RFC 3501 §5.1.3).
+//   - writer.go, respond.go: status lines, strings, literals streamed from
+//     an io.Reader, FETCH responses built item by item, ESEARCH;
+//     render.go: ENVELOPE and BODYSTRUCTURE exactly as Dovecot writes them.
+//
+// Argument parsers take the []Arg of a Command and return *ArgError: the
+// engine answers "tag Status [Code] Msg" (BAD for syntax, NO for a value
+// the server refuses such as an unknown charset). Names and values come
+// back canonical (system flags in RFC spelling, mailbox names in UTF-8
+// with INBOX upper-cased), so the engine compares them directly.
+//
+// Imports: the standard library and pkg/message (sections, and the
+// structures render.go writes). It must not import login, service,
+// storage or auth: imap-login links it.
 //
 // Invariants:
 //   - No read is unbounded: a line segment is capped at MaxLine bytes (64 KiB,
-//     Dovecot's imap_max_line_length), a literal at MaxLiteral, and a whole
-//     command, literals included, at MaxCommand.
+//     Dovecot's imap_max_line_length), a literal at MaxLiteral, a whole
+//     command, literals included, at MaxCommand, and its literals in number
+//     at MaxLiterals.
 //   - A synchronizing literal "{n}" is answered with a continuation only after
 //     the caller's Continue hook accepted it; a rejected one leaves the stream
 //     at the start of the next command, because the client sends nothing more.
 //   - A non-synchronizing literal "{n+}" that exceeds the cap cannot be
 //     skipped safely, so it is a fatal error: the caller says BYE and closes.
+//     With MaxNonSync set (LITERAL-), one over it is answered
+//     "tag BAD [TOOBIG]" before the close (RFC 7888 §5).
+//   - No parser backtracks or recurses without a bound: search keys nest at
+//     most MaxSearchDepth deep, lists MaxDepth, and MatchList is
+//     O(len(pattern)*len(name)).
 //   - The writer never flushes on its own; callers flush when no complete
 //     pipelined command is buffered (Reader.Pipelined), so a burst of
-//     pipelined commands costs one write.
+//     pipelined commands costs one write, and FETCH of many messages one
+//     write per full buffer. Literal bodies are copied from an io.Reader
+//     through the buffer, never held whole.
 package imap

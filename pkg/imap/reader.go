@@ -21,6 +21,16 @@ type Limits struct {
 	MaxCommand int64
 	// MaxDepth caps the nesting of parenthesized lists.
 	MaxDepth int
+	// MaxLiterals caps the literals of one command: each costs a
+	// round trip and an allocation, and MULTIAPPEND (RFC 3502) is the
+	// only command that needs many.
+	MaxLiterals int
+	// MaxNonSync, when positive, is LITERAL- (RFC 7888 §5): a
+	// non-synchronizing literal larger than this is refused with a
+	// tagged "BAD [TOOBIG]" and the connection closed, since its data is
+	// already on the way. Zero means LITERAL+: non-synchronizing
+	// literals are allowed up to MaxLiteral.
+	MaxNonSync int64
 }
 
 // Defaults of Limits.
@@ -38,6 +48,12 @@ const (
 	// BODY.PEEK[HEADER.FIELDS (...)] nests once; SEARCH nests a few times)
 	// and keeps the recursive list parser's stack small.
 	DefaultMaxDepth = 32
+	// DefaultMaxLiterals allows a MULTIAPPEND of a few hundred messages
+	// and keeps a command of empty literals from costing more.
+	DefaultMaxLiterals = 1000
+	// LiteralMinusMax is the largest non-synchronizing literal a
+	// LITERAL- server accepts (RFC 7888 §5).
+	LiteralMinusMax = 4096
 )
 
 // readChunk is the bufio size; lines longer than that are assembled in a
@@ -60,6 +76,7 @@ type Arg struct {
 	Kind    Kind
 	Value   string // atom text or string contents; "NIL" as written for NIL
 	Literal bool   // a String that arrived as a literal
+	Binary  bool   // a literal8 "~{n}" (RFC 3516 §4.4), which may hold NUL
 	List    []Arg  // the items of a List
 }
 
@@ -121,10 +138,20 @@ func (e *LiteralError) Unwrap() error { return e.Err }
 // ErrLiteralTooLarge is the Err of a LiteralError over MaxLiteral.
 var ErrLiteralTooLarge = errors.New("literal too large")
 
+// ErrTooManyLiterals is the Err of a LiteralError past MaxLiterals; the
+// engine answers "NO [LIMIT]".
+var ErrTooManyLiterals = errors.New("too many literals")
+
 // FatalError ends the connection: the stream cannot be resynchronized (a
 // line over MaxLine, a non-synchronizing literal over the cap). The caller
-// sends "* BYE Msg" and closes.
-type FatalError struct{ Msg string }
+// sends "* BYE Msg" and closes; when Tag is set it sends
+// "Tag BAD [Code] Msg" instead (RFC 7888 §5 for a LITERAL- violation:
+// the command is answered, then the connection closes).
+type FatalError struct {
+	Tag  string
+	Code string
+	Msg  string
+}
 
 func (e *FatalError) Error() string { return "imap: " + e.Msg }
 
@@ -151,6 +178,10 @@ type Reader struct {
 
 // NewReader returns a Reader over r with the given limits.
 func NewReader(r io.Reader, lim Limits) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, readChunk), lim: lim.withDefaults()}
+}
+
+func (lim Limits) withDefaults() Limits {
 	if lim.MaxLine <= 0 {
 		lim.MaxLine = DefaultMaxLine
 	}
@@ -163,8 +194,18 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 	if lim.MaxDepth <= 0 {
 		lim.MaxDepth = DefaultMaxDepth
 	}
-	return &Reader{br: bufio.NewReaderSize(r, readChunk), lim: lim}
+	if lim.MaxLiterals <= 0 {
+		lim.MaxLiterals = DefaultMaxLiterals
+	}
+	return lim
 }
+
+// SetLimits changes the limits from the next command on (the post-login
+// engine raises MaxLiteral to APPENDLIMIT).
+func (r *Reader) SetLimits(lim Limits) { r.lim = lim.withDefaults() }
+
+// Limits returns the limits in effect, defaults filled in.
+func (r *Reader) Limits() Limits { return r.lim }
 
 // Reset discards buffered input and reads from r from now on (after a
 // STARTTLS handshake the plaintext buffer must not survive).
@@ -258,6 +299,8 @@ type parser struct {
 	total int64
 	tag   string
 	name  string
+	// literals counts the command's literals against MaxLiterals.
+	literals int
 }
 
 func (p *parser) syntax(format string, args ...any) error {
@@ -351,7 +394,15 @@ func (p *parser) arg(depth int) (Arg, error) {
 	case '"':
 		return p.quoted()
 	case '{':
-		return p.literal()
+		return p.literal(false)
+	case '~':
+		// literal8 (RFC 3516 §4.4); "~" alone or before anything but
+		// "{" is an atom character.
+		if p.pos+1 < len(p.line) && p.line[p.pos+1] == '{' {
+			p.pos++
+			return p.literal(true)
+		}
+		return p.atom()
 	case ')':
 		return Arg{}, p.syntax("Unexpected ')'")
 	default:
@@ -487,10 +538,20 @@ func (p *parser) parseLiteralHeader() (int64, bool, error) {
 	return n, sync, nil
 }
 
-func (p *parser) literal() (Arg, error) {
+func (p *parser) literal(binary bool) (Arg, error) {
 	n, sync, err := p.parseLiteralHeader()
 	if err != nil {
 		return Arg{}, err
+	}
+	p.literals++
+	if p.literals > p.r.lim.MaxLiterals {
+		if sync {
+			return Arg{}, &LiteralError{Tag: p.tag, Name: p.name, Size: n, Err: ErrTooManyLiterals}
+		}
+		return Arg{}, &FatalError{Tag: p.tag, Code: "LIMIT", Msg: "Too many literals"}
+	}
+	if !sync && p.r.lim.MaxNonSync > 0 && n > p.r.lim.MaxNonSync {
+		return Arg{}, &FatalError{Tag: p.tag, Code: "TOOBIG", Msg: "Non-synchronizing literal too large"}
 	}
 	if sync {
 		if n > p.r.lim.MaxLiteral || p.total+n > p.r.lim.MaxCommand {
@@ -518,7 +579,7 @@ func (p *parser) literal() (Arg, error) {
 	if err := p.nextSegment(); err != nil {
 		return Arg{}, err
 	}
-	return Arg{Kind: String, Value: string(data), Literal: true}, nil
+	return Arg{Kind: String, Value: string(data), Literal: true, Binary: binary}, nil
 }
 
 // nextSegment reads the line segment that follows a literal.

@@ -265,7 +265,9 @@ func FuzzReadCommand(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r := NewReader(bytes.NewReader(in), Limits{MaxLine: 512, MaxLiteral: 256, MaxCommand: 2048})
+		// MaxNonSync below MaxLiteral exercises LITERAL- (RFC 7888 §5)
+		// and LITERAL+ sizes; MaxLiterals is low enough to be reached.
+		r := NewReader(bytes.NewReader(in), Limits{MaxLine: 512, MaxLiteral: 256, MaxCommand: 2048, MaxNonSync: 128, MaxLiterals: 8})
 		r.Continue = func(string, string, int64) error { return nil }
 		for i := 0; i < 100; i++ {
 			c, err := r.ReadCommand()

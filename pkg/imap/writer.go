@@ -20,6 +20,8 @@ const maxQuoted = 1024
 // sticky and reported by Flush.
 type Writer struct {
 	bw *bufio.Writer
+	// fetchItems counts the items of the FETCH response being built.
+	fetchItems int
 }
 
 // NewWriter returns a Writer over w.

@@ -1,0 +1,79 @@
+package imap
+
+import (
+	"testing"
+	"unicode/utf8"
+
+	"github.com/cote-mail/cote/pkg/storage/maildir/format"
+)
+
+func TestMUTF7(t *testing.T) {
+	tests := []struct{ utf8, mutf7 string }{
+		{"INBOX", "INBOX"},
+		{"", ""},
+		{"a&b", "a&-b"},
+		{"\u00e9t\u00e9", "&AOk-t&AOk-"},
+		{"~peter/mail/\u53f0\u5317/\u65e5\u672c\u8a9e", "~peter/mail/&U,BTFw-/&ZeVnLIqe-"},
+		{"\U0001F600", "&2D3eAA-"},
+		{"a\x01b", "a&AAE-b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mutf7, func(t *testing.T) {
+			if got := EncodeMUTF7(tc.utf8); got != tc.mutf7 {
+				t.Errorf("Encode(%q) = %q want %q", tc.utf8, got, tc.mutf7)
+			}
+			got, err := DecodeMUTF7(tc.mutf7)
+			if err != nil || got != tc.utf8 {
+				t.Errorf("Decode(%q) = %q, %v want %q", tc.mutf7, got, err, tc.utf8)
+			}
+		})
+	}
+	for _, bad := range []string{"&", "&AOk", "&AOl-", "&AGE-", "&2D0-", "\u00e9", "a\x7fb", "&*-"} {
+		if got, err := DecodeMUTF7(bad); err == nil {
+			t.Errorf("Decode(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+func TestParseMailbox(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"inbox", "INBOX"},
+		{"InBox/sub", "INBOX/sub"},
+		{"INBOXES", "INBOXES"},
+		{`"&AOk-"`, "\u00e9"},
+		{"Inbox.x", "Inbox.x"},
+	}
+	for _, tc := range tests {
+		got, err := ParseMailbox(parseArgs(t, tc.in)[0], '/')
+		if err != nil || got != tc.want {
+			t.Errorf("ParseMailbox(%s) = %q, %v want %q", tc.in, got, err, tc.want)
+		}
+	}
+	_, err := ParseMailbox(parseArgs(t, "(x)")[0], '/')
+	wantArgError(t, err, "BAD", "Invalid mailbox name")
+}
+
+// FuzzMUTF7 checks the round trip and that this codec agrees with the
+// store's copy in pkg/storage/maildir/format (see mutf7.go for why there
+// are two).
+func FuzzMUTF7(f *testing.F) {
+	for _, s := range []string{"INBOX", "a&b", "\u00e9t\u00e9", "&AOk-", "&2D3eAA-", "&", "\U0001F600x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		enc := EncodeMUTF7(s)
+		if enc != format.EncodeMUTF7(s) {
+			t.Fatalf("Encode(%q): %q, format says %q", s, enc, format.EncodeMUTF7(s))
+		}
+		if utf8.ValidString(s) {
+			if dec, err := DecodeMUTF7(enc); err != nil || dec != s {
+				t.Fatalf("round trip of %q via %q: %q, %v", s, enc, dec, err)
+			}
+		}
+		dec, err := DecodeMUTF7(s)
+		fdec, ferr := format.DecodeMUTF7(s)
+		if (err == nil) != (ferr == nil) || dec != fdec {
+			t.Fatalf("Decode(%q): %q, %v; format says %q, %v", s, dec, err, fdec, ferr)
+		}
+	})
+}

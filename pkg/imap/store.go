@@ -1,0 +1,130 @@
+package imap
+
+import (
+	"strings"
+	"time"
+)
+
+// StoreMode is how STORE changes flags (RFC 9051 §6.4.6).
+type StoreMode uint8
+
+// STORE modes.
+const (
+	StoreReplace StoreMode = iota + 1 // FLAGS
+	StoreAdd                          // +FLAGS
+	StoreRemove                       // -FLAGS
+)
+
+// Store is a parsed STORE: the arguments after the sequence set.
+type Store struct {
+	Mode   StoreMode
+	Silent bool     // .SILENT: no untagged FETCH for this session
+	Flags  []string // canonical (CanonicalFlag); may be empty for FLAGS ()
+}
+
+// ParseStore parses "FLAGS[.SILENT] (flags)" or the same with flags as
+// separate atoms (RFC 9051 §9 store-att-flags allows both). A leading
+// "(UNCHANGEDSINCE n)" modifier is CONDSTORE's (RFC 7162, issue 9) and
+// refused until then.
+func ParseStore(args []Arg) (Store, error) {
+	if len(args) == 0 {
+		return Store{}, badArg("Missing STORE item")
+	}
+	if args[0].Kind == List {
+		return Store{}, badArg("STORE modifiers are not supported")
+	}
+	if args[0].Kind != Atom {
+		return Store{}, badArg("Invalid STORE item")
+	}
+	var st Store
+	item := strings.ToUpper(args[0].Value)
+	if base, ok := strings.CutSuffix(item, ".SILENT"); ok {
+		st.Silent = true
+		item = base
+	}
+	switch item {
+	case "FLAGS":
+		st.Mode = StoreReplace
+	case "+FLAGS":
+		st.Mode = StoreAdd
+	case "-FLAGS":
+		st.Mode = StoreRemove
+	default:
+		return Store{}, badArg("Invalid STORE item " + truncate(args[0].Value, 40))
+	}
+	if len(args) < 2 {
+		return Store{}, badArg("Missing flags")
+	}
+	if len(args) > 2 && args[1].Kind == List {
+		return Store{}, badArg("Unexpected arguments after flag list")
+	}
+	flags, err := ParseFlagList(args[1:])
+	if err != nil {
+		return Store{}, err
+	}
+	st.Flags = flags
+	return st, nil
+}
+
+// AppendMessage is one message of APPEND or MULTIAPPEND (RFC 3502).
+type AppendMessage struct {
+	Flags []string  // canonical flags; nil if none were given
+	Date  time.Time // zero when the client gave none: the engine uses now
+	Data  string
+	// Binary is set for a literal8 (RFC 3516 §4.4): the data may hold
+	// NUL and is stored after its content transfer encoding is undone
+	// by the client; the store keeps it as is.
+	Binary bool
+}
+
+// MaxAppendMessages caps one MULTIAPPEND; each message is a literal, so
+// the reader's MaxLiterals also bounds it.
+const MaxAppendMessages = 1000
+
+// ParseAppend parses the arguments of APPEND: mailbox, then for each
+// message optional flags, optional date-time and the message literal
+// (RFC 9051 §6.3.12, RFC 3502 MULTIAPPEND, RFC 3516 literal8). The
+// mailbox name is returned in UTF-8 (ParseMailbox).
+func ParseAppend(args []Arg, delim byte) (string, []AppendMessage, error) {
+	if len(args) < 2 {
+		return "", nil, badArg("Missing APPEND arguments")
+	}
+	mbox, err := ParseMailbox(args[0], delim)
+	if err != nil {
+		return "", nil, err
+	}
+	var msgs []AppendMessage
+	rest := args[1:]
+	for len(rest) > 0 {
+		if len(msgs) >= MaxAppendMessages {
+			return "", nil, badArg("Too many messages in one APPEND")
+		}
+		var m AppendMessage
+		if rest[0].Kind == List {
+			flags, err := ParseFlagList(rest[:1])
+			if err != nil {
+				return "", nil, err
+			}
+			m.Flags = flags
+			rest = rest[1:]
+		}
+		if len(rest) > 0 && rest[0].Kind == String && !rest[0].Literal {
+			t, err := ParseDateTime(rest[0].Value)
+			if err != nil {
+				return "", nil, err
+			}
+			m.Date = t
+			rest = rest[1:]
+		}
+		if len(rest) == 0 {
+			return "", nil, badArg("Missing message literal")
+		}
+		if rest[0].Kind != String || !rest[0].Literal {
+			return "", nil, badArg("The message must be a literal")
+		}
+		m.Data, m.Binary = rest[0].Value, rest[0].Binary
+		rest = rest[1:]
+		msgs = append(msgs, m)
+	}
+	return mbox, msgs, nil
+}
