@@ -37,8 +37,35 @@ var importRules = []struct {
 		"a login process reads neither mail nor the password database"},
 	{"master", concat(protocolPkgs, storagePkgs, authPkgs, []string{"pkg/queue"}),
 		"the root master parses no client input; admin verbs live in coteadm"},
+	{"imap", concat(authPkgs, []string{"pkg/login", "pkg/imaplogin", "pkg/sasl", "pkg/queue"}),
+		"a post-login process redeems logins on auth-master; it verifies no password and runs no pre-auth code"},
 	{"smtpd", storagePkgs, "the MTA hands mail to lmtp; it never writes the store"},
 	{"queue", storagePkgs, "the MTA hands mail to lmtp; it never writes the store"},
+}
+
+// pkgImportRules are ARCHITECTURE.md's package table where a package must
+// stay below others: a row per package, checked on `go list -deps`.
+var pkgImportRules = []struct {
+	pkg    string // directory under the module root
+	forbid []string
+	why    string
+}{
+	{"pkg/storage", concat(without(protocolPkgs, "pkg/message"), authPkgs, []string{"pkg/settings", "pkg/config", "pkg/storage/maildir", "pkg/mailuser"}),
+		"the store takes plain data (pkg/mailuser turns settings into a UserConfig) and imports message only; drivers are wired in by mains"},
+	{"pkg/postlogin", concat(without(protocolPkgs, "pkg/message"), authPkgs, []string{"pkg/storage/maildir"}),
+		"the protocol plugs in; drivers are wired in by mains"},
+	{"pkg/mailuser", concat(without(protocolPkgs, "pkg/message"), authPkgs, []string{"pkg/storage/maildir"}),
+		"it only turns settings and userdb fields into a storage.UserConfig"},
+}
+
+func without(list []string, drop string) []string {
+	var out []string
+	for _, s := range list {
+		if s != drop {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Every binary: tests' helpers stay out of production.
@@ -95,6 +122,11 @@ func TestImportRules(t *testing.T) {
 			checkDeps(t, root, rule.cmd, rule.forbid, rule.why)
 		})
 	}
+	for _, rule := range pkgImportRules {
+		t.Run(rule.pkg, func(t *testing.T) {
+			checkPkgDeps(t, root, "./"+rule.pkg, rule.forbid, rule.why)
+		})
+	}
 	for _, name := range all {
 		t.Run("no-testkit/"+name, func(t *testing.T) {
 			checkDeps(t, root, name, forbiddenEverywhere, "test helpers never ship")
@@ -104,7 +136,12 @@ func TestImportRules(t *testing.T) {
 
 func checkDeps(t *testing.T, root, name string, rules []string, why string) {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-deps", "./cmd/"+name)
+	checkPkgDeps(t, root, "./cmd/"+name, rules, why)
+}
+
+func checkPkgDeps(t *testing.T, root, name string, rules []string, why string) {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", name)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.Output()
@@ -113,11 +150,11 @@ func checkDeps(t *testing.T, root, name string, rules []string, why string) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			msg = string(ee.Stderr)
 		}
-		t.Fatalf("go list -deps ./cmd/%s: %v\n%s", name, err, msg)
+		t.Fatalf("go list -deps %s: %v\n%s", name, err, msg)
 	}
 	for _, pkg := range strings.Fields(string(out)) {
 		if f, bad := forbidden(pkg, rules); bad {
-			t.Errorf("cmd/%s links %s (rule: no %s; %s)", name, pkg, f, why)
+			t.Errorf("%s links %s (rule: no %s; %s)", name, pkg, f, why)
 		}
 	}
 }

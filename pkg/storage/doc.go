@@ -19,7 +19,17 @@
 //   - Nothing here assumes Maildir: names are "/"-joined levels in the
 //     Storage interface, and cached message data is opaque bytes.
 //
-// Imports: pkg/settings (only to read namespace sections), zap. It must
-// not import protocol packages, auth, or its own drivers (the process main
-// wires drivers in through OpenUser's driver map).
+// Quota (RFC 9208): one root per user over all namespaces; drivers count
+// usage (the maildir driver in its indexes, or in a Dovecot-compatible
+// maildirsize with QuotaBackend "maildir") and refuse a save that would
+// exceed it with ErrOverQuota before anything becomes visible.
+//
+// Cached message structure: CacheStructure holds message.Part's binary
+// form, written at save time; LoadMessage reads it and repairs a missing
+// or corrupt entry.
+//
+// Imports: pkg/message, zap. It must not import pkg/settings (pkg/mailuser
+// turns settings into a UserConfig), protocol packages, auth, or its own
+// drivers (the process main wires drivers in through OpenUser's driver
+// map).
 package storage

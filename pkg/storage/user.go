@@ -17,8 +17,20 @@ type UserConfig struct {
 	MailLocation string // userdb mail or mail_location, %-expanded
 	UID, GID     int    // the owner of files the store creates (informational: the process already runs as it)
 	// QuotaRules are quota_rule values (`*:storage=1G`), from the
-	// configuration or the userdb's quota_rule field.
+	// configuration or the userdb's quota_rule field (pkg/mailuser
+	// merges them).
 	QuotaRules []string
+	// QuotaBackend is how usage is counted: "count" (the default) sums
+	// the sizes the mailbox indexes keep; "maildir" keeps a Maildir++
+	// maildirsize file up to date as Dovecot's quota = maildir does, so
+	// Dovecot, Courier and maildrop see the same usage.
+	QuotaBackend string
+	// QuotaRoot names the quota root for RFC 9208 (the name part of
+	// Dovecot's `quota = maildir:User quota`); "" means "User quota".
+	QuotaRoot string
+	// QuotaVSizes counts RFC822.SIZE (CRLF) sizes instead of file sizes
+	// (Dovecot's quota_vsizes = yes); only with the count backend.
+	QuotaVSizes bool
 	// Namespaces from `namespace {}` sections; none means one inbox
 	// namespace with separator "/" and an empty prefix, as Dovecot
 	// creates when none is configured.
@@ -55,6 +67,12 @@ type DriverOptions struct {
 	// CheckQuota returns ErrOverQuota (wrapped) if adding bytes and msgs
 	// would exceed the user's quota; nil when no quota applies.
 	CheckQuota func(bytes, msgs int64) error
+	// QuotaBackend is UserConfig.QuotaBackend ("" when no quota
+	// applies) and QuotaLimits the limits, which a maildirsize file
+	// records in its first line.
+	QuotaBackend string
+	QuotaLimits  Quota
+	QuotaVSizes  bool
 }
 
 // Namespace is an opened namespace.
@@ -86,6 +104,15 @@ func OpenUser(cfg UserConfig, drivers map[string]Driver, log *zap.Logger) (*User
 			return nil, Errorf("open", "", ErrTemporary, err)
 		}
 	}
+	switch cfg.QuotaBackend {
+	case "", "count", "maildir":
+	default:
+		return nil, Errorf("open", "", ErrTemporary, fmt.Errorf("quota backend %q is not supported (maildir or count)", cfg.QuotaBackend))
+	}
+	if cfg.QuotaVSizes && cfg.QuotaBackend == "maildir" {
+		// maildirsize holds file sizes for every program that reads it.
+		return nil, Errorf("open", "", ErrTemporary, errors.New("quota_vsizes works with the count backend only"))
+	}
 	nss := cfg.Namespaces
 	if len(nss) == 0 {
 		nss = []NamespaceConfig{{Separator: "/", Inbox: true, List: "yes", Subscriptions: true}}
@@ -94,6 +121,14 @@ func OpenUser(cfg UserConfig, drivers map[string]Driver, log *zap.Logger) (*User
 	opts := DriverOptions{Log: u.log}
 	if u.quota.StorageBytes > 0 || u.quota.Messages > 0 {
 		opts.CheckQuota = u.checkQuota
+	}
+	if opts.CheckQuota != nil || cfg.QuotaBackend != "" {
+		opts.QuotaBackend = cfg.QuotaBackend
+		if opts.QuotaBackend == "" {
+			opts.QuotaBackend = "count"
+		}
+		opts.QuotaLimits = u.quota
+		opts.QuotaVSizes = cfg.QuotaVSizes
 	}
 	for _, nc := range nss {
 		sep := nc.Separator

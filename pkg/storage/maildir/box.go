@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,8 +52,8 @@ type box struct {
 	logOff int64 // valid log bytes applied, after the header
 	floor  uint64
 
-	newMtime, curMtime time.Time // at the last full scan by this process
-	subs               map[*mailbox]struct{}
+	ulc  uidlistCache // dovecot-uidlist as last parsed (uidcache.go)
+	subs map[*mailbox]struct{}
 }
 
 type fileID struct{ dev, ino uint64 }
@@ -316,7 +317,6 @@ func (b *box) rebuild() error {
 	floor := b.readFloor()
 	b.st = newState()
 	b.st.highest = floor
-	b.newMtime, b.curMtime = time.Time{}, time.Time{}
 	b.gen++
 	if err := writeSnapshot(b.dir, b.st, b.gen); err != nil {
 		return storage.Errorf("index", b.name, kindOfOS(err), err)
@@ -343,74 +343,84 @@ type fileRef struct {
 	inNew bool
 }
 
-func (b *box) listDirs() (map[string]fileRef, time.Time, time.Time, error) {
+// listDirs lists the subdirectories marked in which (new/, cur/) and
+// returns their files by base name and the dirState each matched.
+func (b *box) listDirs(which [2]bool) (map[string]fileRef, [2]dirState, error) {
 	files := map[string]fileRef{}
-	var mt [2]time.Time
+	var ds [2]dirState
 	// new/ before cur/: a file moved from new/ to cur/ during the scan is
 	// then seen at least once.
-	for i, sub := range []string{"new", "cur"} {
+	for i, sub := range subdirs {
+		if !which[i] {
+			continue
+		}
 		dir := filepath.Join(b.dir, sub)
+		now := time.Now()
 		fi, err := os.Stat(dir)
 		if errors.Is(err, fs.ErrNotExist) {
 			b.log.Warn("maildir subdirectory missing, recreated", zap.String("dir", sub))
 			if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
-				return nil, mt[0], mt[1], storage.Errorf("sync", b.name, kindOfOS(err), err)
+				return nil, ds, storage.Errorf("sync", b.name, kindOfOS(err), err)
 			}
 			fi, err = os.Stat(dir)
 		}
 		if err != nil {
-			return nil, mt[0], mt[1], storage.Errorf("sync", b.name, kindOfOS(err), err)
+			return nil, ds, storage.Errorf("sync", b.name, kindOfOS(err), err)
 		}
-		mt[i] = fi.ModTime()
+		ds[i] = dirState{mtime: mtimeOf(fi), check: now.UnixNano()}
 		f, err := os.Open(dir)
 		if err != nil {
-			return nil, mt[0], mt[1], storage.Errorf("sync", b.name, kindOfOS(err), err)
+			return nil, ds, storage.Errorf("sync", b.name, kindOfOS(err), err)
 		}
 		names, err := f.Readdirnames(-1)
 		f.Close()
 		if err != nil {
-			return nil, mt[0], mt[1], storage.Errorf("sync", b.name, storage.ErrTemporary, err)
+			return nil, ds, storage.Errorf("sync", b.name, storage.ErrTemporary, err)
 		}
 		for _, n := range names {
 			if n == "" || n[0] == '.' {
 				continue
 			}
-			fn := parseName(n)
-			files[fn.Base] = fileRef{name: n, inNew: i == 0}
+			files[format.BaseOf(n)] = fileRef{name: n, inNew: i == 0}
 		}
 	}
-	return files, mt[0], mt[1], nil
+	return files, ds, nil
 }
 
 // scan compares the Maildir with the index and records the differences:
 // new files get UIDs (from dovecot-uidlist if another program assigned
 // them, else new ones written to it), renamed files their new flags, and
-// vanished files are expunged. With force false it skips the directory
-// reads when neither new/ nor cur/ changed since this process's last
-// scan.
+// vanished files are expunged. With force false it reads only the
+// subdirectories the index's dirState does not vouch for (dirsync.go).
 func (b *box) scan(force bool) error {
-	if !force && !b.newMtime.IsZero() {
-		n, err1 := os.Stat(b.path("new"))
-		c, err2 := os.Stat(b.path("cur"))
-		if err1 == nil && err2 == nil && n.ModTime().Equal(b.newMtime) && c.ModTime().Equal(b.curMtime) &&
-			time.Since(n.ModTime()) > dirtyWindow && time.Since(c.ModTime()) > dirtyWindow {
+	which := [2]bool{true, true}
+	if !force {
+		which = b.dirsToScan(time.Now())
+		if !which[0] && !which[1] {
 			return nil
 		}
 	}
-	files, nmt, cmt, err := b.listDirs()
+	files, ds, err := b.listDirs(which)
 	if err != nil {
 		return err
 	}
-	var missing []*msg
+	scanned := func(m *msg) bool {
+		if m.inNew {
+			return which[0]
+		}
+		return which[1]
+	}
+	missing := false
 	for _, m := range b.st.msgs {
-		if _, ok := files[m.base]; !ok {
-			missing = append(missing, m)
+		if _, ok := files[m.base]; !ok && scanned(m) {
+			missing = true
+			break
 		}
 	}
-	if len(missing) > 0 {
+	if missing {
 		// A rename racing with readdir can hide a file; look again
 		// before calling it expunged.
-		again, n2, c2, err := b.listDirs()
+		again, ds2, err := b.listDirs(which)
 		if err != nil {
 			return err
 		}
@@ -419,11 +429,30 @@ func (b *box) scan(force bool) error {
 				files[k] = v
 			}
 		}
-		nmt, cmt = n2, c2
+		ds = ds2
+	}
+	// The messages to compare: all when both directories were read,
+	// else those of the directory read and those whose file turned up
+	// in it.
+	var uids []uint32
+	if which[0] && which[1] {
+		uids = b.st.sortedUIDs()
+	} else {
+		for uid, m := range b.st.msgs {
+			if scanned(m) {
+				uids = append(uids, uid)
+			}
+		}
+		for base := range files {
+			if m := b.st.byBase[base]; m != nil && !scanned(m) {
+				uids = append(uids, m.uid)
+			}
+		}
+		slices.Sort(uids)
 	}
 	var recs []byte
 	kwReloaded := false
-	for _, uid := range b.st.sortedUIDs() {
+	for _, uid := range uids {
 		m := b.st.msgs[uid]
 		f, ok := files[m.base]
 		if !ok {
@@ -459,7 +488,9 @@ func (b *box) scan(force bool) error {
 		}
 		recs = append(recs, encMessage(&nm)...)
 	}
-	if len(files) > 0 {
+	// An empty mailbox still needs its UIDVALIDITY: from the uidlist
+	// Dovecot wrote, or a new uidlist (addNew).
+	if len(files) > 0 || b.st.uidValidity == 0 {
 		r, err := b.addNew(files, &kwReloaded)
 		if err != nil {
 			return err
@@ -469,11 +500,16 @@ func (b *box) scan(force bool) error {
 	if kwReloaded {
 		recs = append(encKeywords(b.st.keywords), recs...)
 	}
-	if err := b.appendLog(recs); err != nil {
-		return err
+	dirs := b.st.dirs
+	for i := range dirs {
+		if which[i] {
+			dirs[i] = ds[i]
+		}
 	}
-	b.newMtime, b.curMtime = nmt, cmt
-	return nil
+	if dirs != b.st.dirs {
+		recs = append(recs, encDirs(dirs)...)
+	}
+	return b.appendLog(recs)
 }
 
 // addNew gives UIDs to files the index does not know.
@@ -515,8 +551,12 @@ func (b *box) addNew(files map[string]fileRef, kwReloaded *bool) ([]byte, error)
 		recs = append(recs, encState(b.st)...)
 	}
 	known := make(map[string]uint32, len(ul.Records))
+	guids := map[string]string{}
 	for _, r := range ul.Records {
 		known[r.Base] = r.UID
+		if g, ok := r.GetExt(format.ExtGUID); ok && g != "" {
+			guids[r.Base] = g
+		}
 	}
 	type nf struct {
 		base string
@@ -525,10 +565,24 @@ func (b *box) addNew(files map[string]fileRef, kwReloaded *bool) ([]byte, error)
 	}
 	var fresh []nf
 	var added []format.UidlistRecord
+	var gone map[uint32]bool
+	wasExpunged := func(uid uint32) bool {
+		if gone == nil {
+			gone = make(map[uint32]bool, len(b.st.expunged))
+			for _, e := range b.st.expunged {
+				gone[e.uid] = true
+			}
+		}
+		return gone[uid]
+	}
 	for base, ref := range files {
 		uid := known[base]
-		if uid != 0 && b.st.msgs[uid] != nil {
-			uid = 0 // the uidlist gives a UID that is in use: a new one
+		if uid != 0 && (b.st.msgs[uid] != nil || wasExpunged(uid)) {
+			// The uidlist gives a UID in use, or one the index saw
+			// expunged (the uidlist is appended to and keeps records of
+			// expunged messages until it is rewritten): a UID is never
+			// reused (RFC 9051 §2.3.1.1), so the file gets a new one.
+			uid = 0
 		}
 		fresh = append(fresh, nf{base, ref, uid})
 	}
@@ -550,7 +604,7 @@ func (b *box) addNew(files map[string]fileRef, kwReloaded *bool) ([]byte, error)
 	}
 	now := time.Now().Unix()
 	for _, f := range fresh {
-		m := &msg{uid: f.uid, base: f.base, name: f.ref.name, inNew: f.ref.inNew, sdate: now}
+		m := &msg{uid: f.uid, base: f.base, name: f.ref.name, inNew: f.ref.inNew, sdate: now, guid: guids[f.base]}
 		fn := parseName(f.ref.name)
 		if fn.HasInfo {
 			m.flags, m.passed = fromMaildirFlags(fn.Flags)
@@ -574,7 +628,7 @@ func (b *box) addNew(files map[string]fileRef, kwReloaded *bool) ([]byte, error)
 		m.modseq = ms
 		recs = append(recs, encMessage(m)...)
 	}
-	if len(added) > 0 {
+	if len(added) > 0 || b.uidlistMissing() {
 		if err := b.writeUidlist(lk, ul, added); err != nil {
 			return nil, err
 		}
@@ -587,7 +641,7 @@ func (b *box) addNew(files map[string]fileRef, kwReloaded *bool) ([]byte, error)
 // new one when it is missing. A damaged one is used as far as it parses,
 // then rewritten.
 func (b *box) readUidlist() (*format.Uidlist, error) {
-	ul, err := format.ReadUidlist(b.dir)
+	ul, err := b.loadUidlist()
 	if errors.Is(err, fs.ErrNotExist) {
 		ul = &format.Uidlist{Version: format.UidlistVersion, UIDValidity: uint32(time.Now().Unix()), NextUID: 1}
 		if g, err := format.NewGUID(); err == nil {
@@ -599,7 +653,7 @@ func (b *box) readUidlist() (*format.Uidlist, error) {
 			ul.UIDValidity = b.st.uidValidity
 			for _, uid := range b.st.sortedUIDs() {
 				m := b.st.msgs[uid]
-				ul.Records = append(ul.Records, format.UidlistRecord{UID: uid, Base: m.base})
+				ul.Records = append(ul.Records, uidlistRecord(m))
 				if uid >= ul.NextUID {
 					ul.NextUID = uid + 1
 				}
@@ -616,22 +670,39 @@ func (b *box) readUidlist() (*format.Uidlist, error) {
 	if ul.NextUID == 0 {
 		ul.NextUID = 1
 	}
-	for _, uid := range b.st.sortedUIDs() {
-		if uid >= ul.NextUID {
-			ul.NextUID = uid + 1
-		}
-	}
-	for _, e := range b.st.expunged {
-		if e.uid >= ul.NextUID {
-			ul.NextUID = e.uid + 1
-		}
+	if n := b.nextUID(); n > ul.NextUID {
+		ul.NextUID = n
 	}
 	return ul, nil
 }
 
-// writeUidlist writes ul with the added records; it releases lk. Records
-// of expunged messages are dropped (their UIDs stay below NextUID).
+// uidlistGarbageMin: below this many records of expunged messages the
+// uidlist is only appended to; above it (and above a quarter of the
+// records) the next write rewrites it without them. Dovecot compresses
+// its uidlist on a similar share of dead records (UIDLIST_COMPRESS_PERCENTAGE).
+const uidlistGarbageMin = 1000
+
+// writeUidlist writes ul with the added records; it releases lk. It
+// appends the new lines, as Dovecot does, unless the file needs a
+// rewrite (missing, damaged, an older version, or many records of
+// expunged messages); a rewrite drops the records of expunged messages
+// (their UIDs stay below NextUID).
 func (b *box) writeUidlist(lk *format.Lock, ul *format.Uidlist, added []format.UidlistRecord) error {
+	if b.ulc.ul != nil && len(ul.Problems) == 0 && len(added) > 0 {
+		dead := len(ul.Records) + len(added) - len(b.st.msgs)
+		if dead < uidlistGarbageMin || dead*4 < len(ul.Records) {
+			err := format.AppendUidlist(lk, added)
+			if err == nil {
+				lk.Unlock()
+				ul.Records = append(ul.Records, added...)
+				b.uidlistWritten(ul)
+				return nil
+			}
+			if !errors.Is(err, format.ErrNeedRewrite) {
+				return storage.Errorf("sync", b.name, storage.ErrTemporary, err)
+			}
+		}
+	}
 	gone := make(map[uint32]bool, len(b.st.expunged))
 	for _, e := range b.st.expunged {
 		gone[e.uid] = true
@@ -648,8 +719,11 @@ func (b *box) writeUidlist(lk *format.Lock, ul *format.Uidlist, added []format.U
 	ul.Version = format.UidlistVersion
 	ul.Problems = nil
 	if err := format.WriteUidlist(lk, ul); err != nil {
+		b.ulc = uidlistCache{}
 		return storage.Errorf("sync", b.name, storage.ErrTemporary, err)
 	}
+	b.ulc.hdr = nil // a new file: uidlistWritten reads its header
+	b.uidlistWritten(ul)
 	return nil
 }
 

@@ -14,6 +14,17 @@
 // is an accelerator: deleting it loses no mail, UID or flag, and a corrupt
 // one is logged and rebuilt.
 //
+// Quota (quota.go): each index keeps the sizes and count of its messages
+// as records are applied; the Driver remembers them for closed mailboxes,
+// so usage is counted, never recounted from file names on a save. With
+// quota = maildir the Maildir++ maildirsize file is kept up to date on
+// every commit and expunge, as Dovecot and Courier keep it.
+//
+// Cache (cache.go): a save parses the message once and stores its MIME
+// tree under storage.CacheStructure; a copy keeps the source's tree and
+// GUID (the uidlist's G extension, as Dovecot records it), so EMAILID
+// survives copies and rebuilds.
+//
 // Invariants:
 //   - A saved message is in tmp/, fsynced, renamed into new/ or cur/, the
 //     directory fsynced and its UID written (fsynced) to dovecot-uidlist

@@ -19,8 +19,9 @@ import (
 type Driver struct {
 	log *zap.Logger
 
-	mu    sync.Mutex // guards boxes
+	mu    sync.Mutex // guards boxes, usage
 	boxes map[string]*box
+	usage map[string]usageMemo // counted usage of released boxes (quota.go)
 
 	watch *watcher
 }
@@ -53,7 +54,8 @@ func (d *Driver) Open(loc storage.Location, opts storage.DriverOptions) (storage
 	if log == nil {
 		log = d.log
 	}
-	s := &Store{d: d, root: loc.Path, log: log, checkQuota: opts.CheckQuota}
+	s := &Store{d: d, root: loc.Path, log: log, checkQuota: opts.CheckQuota,
+		quotaBackend: opts.QuotaBackend, quotaLimits: opts.QuotaLimits, quotaVSizes: opts.QuotaVSizes}
 	// INBOX is the root Maildir; Dovecot creates it on first use.
 	if err := makeMaildir(s.root, false); err != nil {
 		return nil, storage.Errorf("open", "INBOX", kindOfOS(err), err)
@@ -80,6 +82,9 @@ func (d *Driver) release(b *box) {
 	last := b.refs == 0
 	if last {
 		delete(d.boxes, b.dir)
+		b.mu.Lock()
+		d.rememberUsage(b)
+		b.mu.Unlock()
 	}
 	d.mu.Unlock()
 	if last {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/cote-mail/cote/pkg/storage"
@@ -36,6 +37,7 @@ const (
 	recCache    = 'C' // uid, field, data
 	recKeywords = 'K' // the keyword table (dovecot-keywords order)
 	recState    = 'S' // uidvalidity, first recent uid
+	recDirs     = 'D' // what the index knows of new/ and cur/ (dirState)
 )
 
 // msg is the index record of one message.
@@ -54,6 +56,10 @@ type msg struct {
 	sdate    int64 // unix seconds
 	cache    map[string][]byte
 	expunged bool // removed from new/ and cur/; kept until the view drops it
+	// guid is the message GUID when it is not the base name: a copy
+	// keeps its source's (dovecot-uidlist extension G, as Dovecot's
+	// maildir copy records it); the EMAILID derives from it.
+	guid string
 }
 
 // state is the index of one mailbox in memory.
@@ -65,6 +71,23 @@ type state struct {
 	byBase      map[string]*msg
 	expunged    []expungedUID // in modseq order
 	highest     uint64
+	maxUID      uint32      // highest UID ever applied, expunged ones included
+	dirs        [2]dirState // new/, cur/: when the index last matched them
+	// usedBytes and usedCount are the physical sizes and number of the
+	// messages in msgs, kept as records are applied: the counted usage
+	// the quota reads without listing the Maildir.
+	usedBytes, usedCount int64
+	usedVBytes           int64 // RFC822.SIZE sum, for quota_vsizes
+}
+
+// dirState says up to when the index matched a Maildir subdirectory, so
+// a sync can skip reading it (sync.go). It is shared through the index:
+// a cote process that changed the directory itself under the index lock
+// records it, and the other processes need not rescan.
+type dirState struct {
+	mtime int64 // ns: the directory's mtime when it matched
+	check int64 // ns: when that was established
+	own   bool  // matched through cote's own change, not a listing
 }
 
 type expungedUID struct {
@@ -81,7 +104,7 @@ func (s *state) sortedUIDs() []uint32 {
 	for uid := range s.msgs {
 		out = append(out, uid)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	slices.Sort(out)
 	return out
 }
 
@@ -92,8 +115,15 @@ func (s *state) apply(typ byte, p []byte) error {
 	case recMessage:
 		m := &msg{}
 		m.uid = d.u32()
-		m.base = d.str()
+		base := d.take(int(d.u32()))
 		m.name = d.str()
+		// The base is almost always a prefix of the name: share its
+		// bytes (one allocation less per message on every index load).
+		if len(base) <= len(m.name) && string(base) == m.name[:len(base)] {
+			m.base = m.name[:len(base)]
+		} else {
+			m.base = string(base)
+		}
 		fl := d.u32()
 		m.inNew = fl&1 != 0
 		m.passed = fl&2 != 0
@@ -104,6 +134,11 @@ func (s *state) apply(typ byte, p []byte) error {
 		m.vsize = int64(d.u64())
 		m.idate = int64(d.u64())
 		m.sdate = int64(d.u64())
+		if len(d.b) > 0 {
+			// Optional trailing field, absent in records of messages
+			// whose GUID is their base name.
+			m.guid = d.str()
+		}
 		if d.err != nil {
 			return d.err
 		}
@@ -112,16 +147,26 @@ func (s *state) apply(typ byte, p []byte) error {
 			if old.base != m.base {
 				delete(s.byBase, old.base)
 			}
+			s.usedBytes -= old.size
+			s.usedVBytes -= old.vsize
+			s.usedCount--
 		}
+		s.usedBytes += m.size
+		s.usedVBytes += m.vsize
+		s.usedCount++
 		s.msgs[m.uid] = m
 		s.byBase[m.base] = m
 		s.bump(m.modseq)
+		s.seeUID(m.uid)
 	case recExpunge:
 		uid, ms := d.u32(), d.u64()
 		if d.err != nil {
 			return d.err
 		}
 		if m := s.msgs[uid]; m != nil {
+			s.usedBytes -= m.size
+			s.usedVBytes -= m.vsize
+			s.usedCount--
 			delete(s.msgs, uid)
 			if s.byBase[m.base] == m {
 				delete(s.byBase, m.base)
@@ -129,6 +174,7 @@ func (s *state) apply(typ byte, p []byte) error {
 		}
 		s.expunged = append(s.expunged, expungedUID{uid, ms})
 		s.bump(ms)
+		s.seeUID(uid)
 	case recCache:
 		uid, field, data := d.u32(), d.str(), d.bytes()
 		if d.err != nil {
@@ -153,6 +199,14 @@ func (s *state) apply(typ byte, p []byte) error {
 			return d.err
 		}
 		s.keywords = kws
+	case recDirs:
+		for i := range s.dirs {
+			mt, ck, own := d.u64(), d.u64(), d.u32()
+			s.dirs[i] = dirState{mtime: int64(mt), check: int64(ck), own: own != 0}
+		}
+		if d.err != nil {
+			return d.err
+		}
 	case recState:
 		s.uidValidity, s.firstRecent = d.u32(), d.u32()
 		if d.err != nil {
@@ -162,6 +216,12 @@ func (s *state) apply(typ byte, p []byte) error {
 		return fmt.Errorf("unknown index record type %q", typ)
 	}
 	return nil
+}
+
+func (s *state) seeUID(uid uint32) {
+	if uid > s.maxUID {
+		s.maxUID = uid
+	}
 }
 
 func (s *state) bump(ms uint64) {
@@ -189,6 +249,9 @@ func encMessage(m *msg) []byte {
 	e.u64(uint64(m.vsize))
 	e.u64(uint64(m.idate))
 	e.u64(uint64(m.sdate))
+	if m.guid != "" {
+		e.str(m.guid)
+	}
 	return frame(recMessage, e.b)
 }
 
@@ -216,6 +279,20 @@ func encKeywords(kws []string) []byte {
 	return frame(recKeywords, e.b)
 }
 
+func encDirs(dirs [2]dirState) []byte {
+	var e encoder
+	for _, ds := range dirs {
+		e.u64(uint64(ds.mtime))
+		e.u64(uint64(ds.check))
+		own := uint32(0)
+		if ds.own {
+			own = 1
+		}
+		e.u32(own)
+	}
+	return frame(recDirs, e.b)
+}
+
 func encState(s *state) []byte {
 	var e encoder
 	e.u32(s.uidValidity)
@@ -241,6 +318,7 @@ func (s *state) snapshot(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	bw.Write(encState(s))
 	bw.Write(encKeywords(s.keywords))
+	bw.Write(encDirs(s.dirs))
 	for _, e := range s.expunged {
 		bw.Write(encExpunge(e.uid, e.modseq))
 	}
@@ -367,7 +445,10 @@ func (d *decoder) u64() uint64 {
 	}
 	return 0
 }
-func (d *decoder) str() string { return string(d.bytes()) }
+func (d *decoder) str() string {
+	n := d.u32()
+	return string(d.take(int(n)))
+}
 func (d *decoder) bytes() []byte {
 	n := d.u32()
 	v := d.take(int(n))

@@ -80,21 +80,9 @@ func (s *Store) open(name string, readOnly, watch bool) (*mailbox, error) {
 	return mb, nil
 }
 
-// nextUID is one above the highest UID the index knows.
-func (b *box) nextUID() uint32 {
-	n := uint32(1)
-	for uid := range b.st.msgs {
-		if uid >= n {
-			n = uid + 1
-		}
-	}
-	for _, e := range b.st.expunged {
-		if e.uid >= n {
-			n = e.uid + 1
-		}
-	}
-	return n
-}
+// nextUID is one above the highest UID the index knows, expunged ones
+// included.
+func (b *box) nextUID() uint32 { return b.st.maxUID + 1 }
 
 func (mb *mailbox) Name() string            { return mb.name }
 func (mb *mailbox) ReadOnly() bool          { return mb.ro }
@@ -135,8 +123,8 @@ func (mb *mailbox) Status() (storage.Status, error) {
 // reserved UIDs for messages since expunged).
 func (b *box) uidNext() uint32 {
 	n := b.nextUID()
-	if ul, err := format.ReadUidlist(b.dir); err == nil && ul.NextUID > n {
-		n = ul.NextUID
+	if un, err := b.uidlistNext(); err == nil && un > n {
+		n = un
 	}
 	return n
 }
@@ -273,7 +261,7 @@ func (mb *mailbox) Sync() (storage.Changes, error) {
 func (b *box) toMessage(m *msg) storage.Message {
 	out := storage.Message{
 		UID: m.uid, Flags: m.flags, ModSeq: m.modseq, Size: m.vsize, PhysicalSize: m.size,
-		InternalDate: time.Unix(m.idate, 0), SaveDate: time.Unix(m.sdate, 0), EmailID: emailID(m.base),
+		InternalDate: time.Unix(m.idate, 0), SaveDate: time.Unix(m.sdate, 0), EmailID: emailID(guidOf(m)),
 	}
 	for i := 0; i < len(b.st.keywords); i++ {
 		if m.kw&(1<<i) != 0 && b.st.keywords[i] != "" {
@@ -420,8 +408,10 @@ func (mb *mailbox) Close() error {
 	return nil
 }
 
-// emailID derives the RFC 8474 EMAILID from the Maildir base name (the
-// part before the first ',' or ':'), which copies by hard link keep.
+// emailID derives the RFC 8474 EMAILID from the message GUID (guidOf:
+// the Maildir base name before its first ',', or the G extension a copy
+// carries in dovecot-uidlist), so copies keep the EMAILID of their source
+// and a rebuild of the index finds the same one.
 func emailID(base string) string {
 	for i := 0; i < len(base); i++ {
 		if base[i] == ',' {

@@ -180,6 +180,9 @@ func (mb *mailbox) Expunge(uids []uint32) ([]uint32, error) {
 		return nil, storage.Errorf("expunge", mb.name, storage.ErrNoPerm, errReadOnly)
 	}
 	b := mb.b
+	var qBytes, qCount int64
+	// Registered first so it runs after b.mu is released (quota.go).
+	defer func() { mb.s.quotaChanged(qBytes, qCount) }()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.openLocked(false); err != nil {
@@ -219,6 +222,8 @@ func (mb *mailbox) Expunge(uids []uint32) ([]uint32, error) {
 			return done, err
 		}
 		done = append(done, uid)
+		qBytes -= m.size
+		qCount--
 	}
 	if len(done) > 0 {
 		b.notifyOthers(mb)
@@ -232,6 +237,11 @@ type saved struct {
 	base        string
 	size, vsize int64
 	opts        storage.AppendOptions
+	// tree is the MIME tree in storage.CacheStructure form (nil: too
+	// large to parse at save, parsed on first use); guid is the source's
+	// GUID for a copy (its EMAILID), "" for a new message.
+	tree []byte
+	guid string
 }
 
 // save is a save transaction.
@@ -265,7 +275,8 @@ func (sv *save) Append(r io.Reader, opts storage.AppendOptions) error {
 		return storage.Errorf("save", sv.mb.name, kindOfOS(err), err)
 	}
 	var c format.SizeCounter
-	_, err = io.Copy(io.MultiWriter(f, &c), r)
+	var raw capped
+	_, err = io.Copy(io.MultiWriter(f, &c, &raw), r)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -280,7 +291,12 @@ func (sv *save) Append(r io.Reader, opts storage.AppendOptions) error {
 		return storage.Errorf("save", sv.mb.name, kindOfOS(err), err)
 	}
 	size, vsize := c.Size, c.VSize
-	sv.msgs = append(sv.msgs, saved{tmp: tmp, base: format.WithSizes(base, size, vsize), size: size, vsize: vsize, opts: opts})
+	var tree []byte
+	if !raw.over {
+		// Parsed once here so no FETCH parses it again (cache.go).
+		tree = storage.StructureOf(raw.b)
+	}
+	sv.msgs = append(sv.msgs, saved{tmp: tmp, base: format.WithSizes(base, size, vsize), size: size, vsize: vsize, opts: opts, tree: tree})
 	return nil
 }
 
@@ -305,6 +321,9 @@ func (sv *save) Commit() (uint32, []uint32, error) {
 	}
 	defer sv.Abort()
 	mb, b := sv.mb, sv.mb.b
+	var qBytes, qCount int64
+	// Registered before b.mu is taken so it runs after its release.
+	defer func() { mb.s.quotaChanged(qBytes, qCount) }()
 	if mb.s.checkQuota != nil {
 		var total int64
 		for _, m := range sv.msgs {
@@ -316,13 +335,17 @@ func (sv *save) Commit() (uint32, []uint32, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := b.openLocked(true); err != nil {
+	// No directory scan: UIDs come from dovecot-uidlist under its lock,
+	// so files other programs added meanwhile get theirs at the next
+	// sync without a clash, and a save into a big mailbox costs no
+	// readdir of it.
+	if err := b.openLocked(false); err != nil {
 		return 0, nil, err
 	}
 	defer b.unlock()
 	recs := []*msg{}
 	for _, s := range sv.msgs {
-		m := &msg{base: s.base, size: s.size, vsize: s.vsize, flags: s.opts.Flags}
+		m := &msg{base: s.base, size: s.size, vsize: s.vsize, flags: s.opts.Flags, guid: s.guid}
 		kw, err := b.keywordBits(s.opts.Keywords)
 		if err != nil {
 			return 0, nil, err
@@ -357,12 +380,22 @@ func (sv *save) Commit() (uint32, []uint32, error) {
 		}
 	}
 	now := time.Now()
+	oc := b.beginOwnChange()
+	var changed [2]bool
 	for i, s := range sv.msgs {
 		if err := os.Rename(s.tmp, b.msgPath(recs[i])); err != nil {
 			return 0, nil, storage.Errorf("save", mb.name, kindOfOS(err), err)
 		}
+		if recs[i].inNew {
+			changed[0] = true
+		} else {
+			changed[1] = true
+		}
 	}
-	for _, sub := range []string{"new", "cur"} {
+	for i, sub := range subdirs {
+		if !changed[i] {
+			continue
+		}
 		if err := syncDir(filepath.Join(b.dir, sub)); err != nil {
 			return 0, nil, err
 		}
@@ -383,10 +416,14 @@ func (sv *save) Commit() (uint32, []uint32, error) {
 			return 0, nil, err
 		}
 		m.modseq = ms
-		added = append(added, format.UidlistRecord{UID: m.uid, Base: m.base})
+		added = append(added, uidlistRecord(m))
 		uids = append(uids, m.uid)
 		enc = append(enc, encMessage(m)...)
+		if t := sv.msgs[i].tree; t != nil {
+			enc = append(enc, encCache(m.uid, storage.CacheStructure, t)...)
+		}
 	}
+	enc = append(enc, b.endOwnChange(oc, changed)...)
 	if err := b.writeUidlist(lk, ul, added); err != nil {
 		return 0, nil, err
 	}
@@ -396,6 +433,10 @@ func (sv *save) Commit() (uint32, []uint32, error) {
 		// The messages and their UIDs are durable; the next scan
 		// indexes them.
 		b.log.Warn("index append after save failed", zap.Error(err))
+	}
+	for _, m := range recs {
+		qBytes += m.size
+		qCount++
 	}
 	b.notifyOthers(nil)
 	return b.st.uidValidity, uids, nil
@@ -419,11 +460,15 @@ func (mb *mailbox) Copy(dst storage.Mailbox, uids []uint32) ([]uint32, []uint32,
 	for _, uid := range uids {
 		mb.b.mu.Lock()
 		m := mb.b.st.msgs[uid]
-		var path string
+		var path, guid string
 		var meta storage.Message
+		var tree []byte
 		if m != nil {
 			path = mb.b.msgPath(m)
 			meta = mb.b.toMessage(m)
+			// The copy keeps the source's GUID (its EMAILID, RFC 8474
+			// §5.1) and its cached tree: the file is the same.
+			guid, tree = guidOf(m), m.cache[storage.CacheStructure]
 		}
 		mb.b.mu.Unlock()
 		if m == nil {
@@ -451,10 +496,11 @@ func (mb *mailbox) Copy(dst storage.Mailbox, uids []uint32) ([]uint32, []uint32,
 			if aerr != nil {
 				return nil, nil, aerr
 			}
+			sv.msgs[len(sv.msgs)-1].guid = guid
 			src = append(src, uid)
 			continue
 		}
-		sv.msgs = append(sv.msgs, saved{tmp: tmp, base: full, size: m.size, vsize: m.vsize, opts: opts})
+		sv.msgs = append(sv.msgs, saved{tmp: tmp, base: full, size: m.size, vsize: m.vsize, opts: opts, tree: tree, guid: guid})
 		src = append(src, uid)
 	}
 	if len(src) == 0 {

@@ -1,7 +1,9 @@
 package maildir
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,23 +43,37 @@ func helper(what, home string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	seq := 0
 	for i := 0; n == 0 || i < n; i++ {
 		sv, _ := mb.BeginSave()
-		sv.Append(strings.NewReader(testMsg), storage.AppendOptions{})
+		// churn saves one or two messages per transaction, each with a
+		// body naming its number so the crash test can check content.
+		var bodies []int
+		for k := 0; k < 1+i%2*btoi(verb == "churn"); k++ {
+			seq++
+			bodies = append(bodies, seq)
+			sv.Append(strings.NewReader(crashMsg(seq)), storage.AppendOptions{})
+		}
 		_, uids, err := sv.Commit()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		// Acknowledge on stdout only after Commit returned: the crash
-		// test checks every acknowledged UID survives.
-		fmt.Printf("%d\n", uids[0])
+		// Acknowledge on stdout only after Commit returned ("A uid n"):
+		// the crash test checks every acknowledged UID survives with
+		// its content.
+		for k, uid := range uids {
+			fmt.Printf("A %d %d\n", uid, bodies[k])
+		}
 		if verb == "churn" {
 			mb.Sync()
 			uids := mb.UIDs()
 			if len(uids) > 3 {
 				mb.Store(uids[:2], storage.StoreAdd, storage.FlagSeen|storage.FlagDeleted, []string{"x"}, 0)
 				if i%4 == 0 {
+					// Announced before the expunge ("E uid"): only
+					// these may be missing after the kill.
+					fmt.Printf("E %d\n", uids[0])
 					mb.Expunge(uids[:1])
 				}
 			}
@@ -67,6 +83,17 @@ func helper(what, home string) int {
 	u.Close()
 	d.Close()
 	return 0
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func crashMsg(n int) string {
+	return fmt.Sprintf("From: a@example.org\nSubject: %d\n\nmessage %d\n", n, n)
 }
 
 func helperCmd(t *testing.T, home, what string) *exec.Cmd {
@@ -139,10 +166,13 @@ func TestConcurrentProcesses(t *testing.T) {
 }
 
 // TestCrash SIGKILLs a process in the middle of deliveries and flag
-// changes: every UID it acknowledged is present or was expunged by it,
-// no UID is duplicated, and the index agrees with a rebuild.
+// changes, three times: every UID it acknowledged (reported on its stdout
+// after Commit returned) is present with its content unless it announced
+// expunging it, no UID is duplicated, and the index agrees with a rebuild.
 func TestCrash(t *testing.T) {
 	home := t.TempDir()
+	acked := map[uint32]int{} // uid -> message number
+	expunged := map[uint32]bool{}
 	for round := 0; round < 3; round++ {
 		cmd := helperCmd(t, home, "churn:0")
 		out, err := cmd.StdoutPipe()
@@ -153,17 +183,18 @@ func TestCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Kill after a varying number of acknowledgements.
-		buf := make([]byte, 1)
-		lines := 0
-		for lines < 5+round*7 {
-			if _, err := out.Read(buf); err != nil {
-				t.Fatal(err)
+		sc := bufio.NewScanner(out)
+		for lines := 0; lines < 5+round*7; lines++ {
+			if !sc.Scan() {
+				t.Fatalf("helper output ended: %v", sc.Err())
 			}
-			if buf[0] == '\n' {
-				lines++
-			}
+			recordAck(t, sc.Text(), acked, expunged)
 		}
 		cmd.Process.Signal(syscall.SIGKILL)
+		// Lines written before the kill are acknowledgements too.
+		for sc.Scan() {
+			recordAck(t, sc.Text(), acked, expunged)
+		}
 		cmd.Wait()
 	}
 	d := newDriver(t)
@@ -172,10 +203,50 @@ func TestCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ := mb.Status()
-	mb.Close()
-	if st.Messages == 0 {
+	defer mb.Close()
+	present := 0
+	for uid, n := range acked {
+		if expunged[uid] {
+			continue
+		}
+		b, err := mb.Open(uid)
+		if err != nil {
+			t.Errorf("acknowledged uid %d (message %d): %v", uid, n, err)
+			continue
+		}
+		data, err := io.ReadAll(b)
+		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(data) != crashMsg(n) {
+			t.Errorf("uid %d holds %q, want message %d", uid, data, n)
+		}
+		present++
+	}
+	if present == 0 {
 		t.Fatal("no message survived")
 	}
 	checkConsistent(t, filepath.Join(home, "Maildir"))
+}
+
+// recordAck reads one helper line: "A uid n" (committed) or "E uid"
+// (about to be expunged).
+func recordAck(t *testing.T, line string, acked map[uint32]int, expunged map[uint32]bool) {
+	t.Helper()
+	f := strings.Fields(line)
+	switch {
+	case len(f) == 3 && f[0] == "A":
+		uid, _ := strconv.ParseUint(f[1], 10, 32)
+		n, _ := strconv.Atoi(f[2])
+		if old, dup := acked[uint32(uid)]; dup {
+			t.Errorf("uid %d acknowledged twice (messages %d and %d)", uid, old, n)
+		}
+		acked[uint32(uid)] = n
+	case len(f) == 2 && f[0] == "E":
+		uid, _ := strconv.ParseUint(f[1], 10, 32)
+		expunged[uint32(uid)] = true
+	default:
+		t.Fatalf("helper line %q", line)
+	}
 }

@@ -20,6 +20,11 @@ type Store struct {
 	root       string
 	log        *zap.Logger
 	checkQuota func(bytes, msgs int64) error
+	// quotaBackend is "", "count" or "maildir" (quota.go); quotaLimits
+	// go into maildirsize's first line.
+	quotaBackend string
+	quotaLimits  storage.Quota
+	quotaVSizes  bool
 }
 
 // dirOf maps a store name to its directory.
@@ -279,49 +284,6 @@ func (s *Store) Status(name string) (storage.Status, error) {
 // Open implements storage.Storage.
 func (s *Store) Open(name string, readOnly bool) (storage.Mailbox, error) {
 	return s.open(name, readOnly, true)
-}
-
-// Usage implements storage.Storage: the sizes of every message file of
-// every mailbox, from the ,S= fields of their names where present.
-func (s *Store) Usage() (storage.QuotaUsage, error) {
-	infos, err := s.List()
-	if err != nil {
-		return storage.QuotaUsage{}, err
-	}
-	var u storage.QuotaUsage
-	for _, mi := range infos {
-		if mi.NoSelect {
-			continue
-		}
-		dir, err := s.dirOf(mi.Name)
-		if err != nil {
-			continue
-		}
-		for _, sub := range []string{"new", "cur"} {
-			ents, err := os.ReadDir(filepath.Join(dir, sub))
-			if err != nil {
-				continue
-			}
-			for _, e := range ents {
-				n := e.Name()
-				if n[0] == '.' {
-					continue
-				}
-				fn := parseName(n)
-				size := fn.Size
-				if size < 0 {
-					fi, err := e.Info()
-					if err != nil {
-						continue
-					}
-					size = fi.Size()
-				}
-				u.Bytes += size
-				u.Messages++
-			}
-		}
-	}
-	return u, nil
 }
 
 // Close implements storage.Storage.

@@ -100,6 +100,8 @@ type Lock struct {
 	dev, ino uint64 // identity of the lock file we created
 	ctime    int64  // its change time in ns after our last write to it
 	released bool
+	// registered: counted in this process's held locks (lock.go).
+	registered bool
 }
 
 // LockOptions tunes LockFile.

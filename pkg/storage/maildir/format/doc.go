@@ -25,7 +25,8 @@
 //     durable writes (WriteFileAtomic, SyncDir, CreateMaildir).
 //
 // This package imports no cote package and holds no state beyond a Lock or
-// BaseGenerator value: the Maildir driver (pkg/storage/maildir) decides
+// BaseGenerator value and the process's table of held locks (weak
+// pointers, lock.go): the Maildir driver (pkg/storage/maildir) decides
 // when to lock, read and write.
 //
 // Invariants:
@@ -43,4 +44,10 @@
 //   - A writer of dovecot-uidlist, dovecot-keywords, subscriptions or
 //     maildirsize holds the matching ".lock" dotlock, which Dovecot honours
 //     and which this package honours when Dovecot holds it.
+//   - A dotlock this package takes always names its holder: it is linked
+//     into place with "<pid>:<host>" already written, so a holder killed at
+//     any instant leaves a lock the next locker overrides at once (dead
+//     PID), never one that blocks for the two-minute stale timeout. A Lock
+//     dropped without Unlock is overridden by its own process once the
+//     garbage collector has freed it.
 package format

@@ -2,20 +2,97 @@ package format
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
+	"weak"
 )
 
-// stalePIDCheckAge: a lock younger than this is not checked for a dead
-// holder, since its holder has most likely just created it and may not have
-// written its PID yet (file-dotlock.c STALE_PID_CHECK_SECS = 2).
+// stalePIDCheckAge: an empty lock file younger than this may belong to a
+// holder that created it with O_EXCL (Dovecot's default) and has not
+// written its PID yet; an older empty one lost its holder between the two
+// steps (file-dotlock.c STALE_PID_CHECK_SECS = 2). Locks this package
+// takes are never empty: they are linked into place with their content.
 const stalePIDCheckAge = 2 * time.Second
+
+// held lists, by lock path, the Locks this process holds or is taking,
+// through weak pointers. A lock file naming this process's PID is stale
+// when no Lock of this process accounts for it: a Lock nobody references
+// any more (an error path that dropped it) can never be unlocked, so once
+// the garbage collector has freed it the lock is overridden at once
+// instead of after the two-minute stale timeout. A previous process with
+// the same PID (a container restart) is caught the same way.
+var held = struct {
+	sync.Mutex
+	m      map[string][]weak.Pointer[Lock]
+	lastGC time.Time
+}{m: map[string][]weak.Pointer[Lock]{}}
+
+// ownLockGCInterval bounds how often a waiter on a lock of its own
+// process forces a collection to find out whether the holder leaked it.
+const ownLockGCInterval = stalePIDCheckAge
+
+func holdAdd(l *Lock) {
+	held.Lock()
+	defer held.Unlock()
+	held.m[l.lockPath] = append(held.m[l.lockPath], weak.Make(l))
+}
+
+func holdDel(l *Lock) {
+	held.Lock()
+	defer held.Unlock()
+	ps := held.m[l.lockPath]
+	for i, p := range ps {
+		if p.Value() == l {
+			ps = append(ps[:i], ps[i+1:]...)
+			break
+		}
+	}
+	if len(ps) == 0 {
+		delete(held.m, l.lockPath)
+	} else {
+		held.m[l.lockPath] = ps
+	}
+}
+
+// heldHere reports whether a live, unreleased Lock of this process holds
+// (or is taking) lockPath; with collect it first runs the garbage collector
+// (at most every ownLockGCInterval) so leaked Locks are gone.
+func heldHere(lockPath string, collect bool) bool {
+	if collect {
+		held.Lock()
+		due := time.Since(held.lastGC) >= ownLockGCInterval
+		if due {
+			held.lastGC = time.Now()
+		}
+		held.Unlock()
+		if due {
+			runtime.GC()
+		}
+	}
+	held.Lock()
+	defer held.Unlock()
+	alive := held.m[lockPath][:0]
+	for _, p := range held.m[lockPath] {
+		if l := p.Value(); l != nil {
+			alive = append(alive, p)
+		}
+	}
+	if len(alive) == 0 {
+		delete(held.m, lockPath)
+		return false
+	}
+	held.m[lockPath] = alive
+	return true
+}
 
 // Polling bounds while waiting for a lock. Dovecot waits with inotify plus a
 // randomised 0.1-0.2 s retry (file-dotlock.c LOCK_RANDOM_USLEEP_TIME); a
@@ -26,11 +103,15 @@ const (
 )
 
 // LockFile takes the dotlock path+".lock" the way Dovecot's file-dotlock.c
-// does with dotlock_use_excl=yes (the default): the lock file is created
-// with O_EXCL and holds "<pid>:<hostname>". A lock held by a process of this
-// host that no longer exists, or one whose file and protected file have both
-// been unchanged for StaleTimeout, is removed and retaken. LockFile waits up
-// to opt.Timeout and then returns ErrLockTimeout.
+// does with dotlock_use_excl=no: a temporary file holding
+// "<pid>:<hostname>" is written and hard-linked to the lock path (link
+// fails if the lock exists), so the lock never exists without its holder's
+// PID, even if this process is killed while taking it. A lock held by a
+// process of this host that no longer exists (or by this process without
+// a Lock that accounts for it), an empty lock older than two seconds, or
+// one whose file and protected file have both been unchanged for
+// StaleTimeout, is removed and retaken. LockFile waits up to opt.Timeout
+// and then returns ErrLockTimeout.
 func LockFile(path string, opt LockOptions) (*Lock, error) {
 	stale := opt.StaleTimeout
 	if stale <= 0 {
@@ -70,28 +151,88 @@ func LockFile(path string, opt LockOptions) (*Lock, error) {
 
 // tryCreate creates the lock file; false, nil means it already exists.
 func (l *Lock) tryCreate() (bool, error) {
-	perm := fileMode(filepath.Dir(l.lockPath))
-	f, err := os.OpenFile(l.lockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if errors.Is(err, fs.ErrExist) {
-		return false, nil
-	}
+	dir := filepath.Dir(l.lockPath)
+	perm := fileMode(dir)
+	host, _ := os.Hostname()
+	// Dovecot names its temporary lock files the same way
+	// (file-dotlock.c try_create_lock_hardlink).
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := filepath.Join(dir, fmt.Sprintf(".temp.%s.%d.%x", host, os.Getpid(), rnd))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return false, err
 	}
-	host, _ := os.Hostname()
+	defer f.Close()
 	merr := f.Chmod(perm) // exact mode whatever the umask
+	_, werr := fmt.Fprintf(f, "%d:%s", os.Getpid(), host)
+	if err := errors.Join(merr, werr); err != nil {
+		os.Remove(tmp)
+		return false, err
+	}
+	// Counted before the link, so a waiter of this process never sees
+	// our fresh lock unaccounted for.
+	holdAdd(l)
+	lerr := os.Link(tmp, l.lockPath)
+	rerr := os.Remove(tmp)
+	if lerr != nil {
+		holdDel(l)
+		if errors.Is(lerr, fs.ErrExist) {
+			return false, nil
+		}
+		if errors.Is(lerr, syscall.EPERM) || errors.Is(lerr, syscall.ENOTSUP) || errors.Is(lerr, syscall.ENOSYS) {
+			// A file system without hard links: O_EXCL as Dovecot's
+			// default, with its short window of an empty lock.
+			return l.tryCreateExcl(perm, host)
+		}
+		return false, lerr
+	}
+	l.registered = true
+	// Identity after both link and unlink, which change the ctime.
+	var st syscall.Stat_t
+	serr := syscall.Fstat(int(f.Fd()), &st)
+	if err := errors.Join(rerr, serr); err != nil {
+		os.Remove(l.lockPath)
+		l.forget()
+		return false, err
+	}
+	l.remember(&st)
+	return true, nil
+}
+
+// tryCreateExcl creates the lock file with O_EXCL and then writes the
+// PID (file-dotlock.c dotlock_use_excl=yes).
+func (l *Lock) tryCreateExcl(perm os.FileMode, host string) (bool, error) {
+	holdAdd(l)
+	f, err := os.OpenFile(l.lockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		holdDel(l)
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	l.registered = true
+	merr := f.Chmod(perm)
 	_, werr := fmt.Fprintf(f, "%d:%s", os.Getpid(), host)
 	var st syscall.Stat_t
 	serr := syscall.Fstat(int(f.Fd()), &st)
 	cerr := f.Close()
-	for _, e := range []error{merr, werr, serr, cerr} {
-		if e != nil {
-			os.Remove(l.lockPath)
-			return false, e
-		}
+	if err := errors.Join(merr, werr, serr, cerr); err != nil {
+		os.Remove(l.lockPath)
+		l.forget()
+		return false, err
 	}
 	l.remember(&st)
 	return true, nil
+}
+
+// forget drops l from the locks this process holds.
+func (l *Lock) forget() {
+	if l.registered {
+		l.registered = false
+		holdDel(l)
+	}
 }
 
 // fileMode is the mode for files created in dir: the directory's
@@ -110,9 +251,10 @@ func fileMode(dir string) os.FileMode {
 }
 
 // removeIfStale removes lockPath if its holder is gone: a PID of this host
-// that does not exist (after stalePIDCheckAge), or no change to the lock
-// file nor the protected file for stale. The lock is re-checked by inode
-// just before removal so a lock retaken meanwhile is left alone.
+// that does not exist, this process's PID with no Lock of this process
+// holding it, an empty file older than stalePIDCheckAge, or no change to
+// the lock file nor the protected file for stale. The lock is re-checked by
+// inode just before removal so a lock retaken meanwhile is left alone.
 func removeIfStale(lockPath, path string, stale time.Duration, now time.Time) (bool, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(lockPath, &st); err != nil {
@@ -123,10 +265,16 @@ func removeIfStale(lockPath, path string, stale time.Duration, now time.Time) (b
 	}
 	mtime := time.Unix(st.Mtim.Unix())
 	isStale := false
-	if now.Sub(mtime) >= stalePIDCheckAge {
-		if pid, local := lockHolder(lockPath); local && pid > 0 && !processExists(pid) {
-			isStale = true
-		}
+	pid, local, empty := lockHolder(lockPath)
+	switch {
+	case local && pid == os.Getpid():
+		// A young lock may be a sibling goroutine's in the middle of
+		// LockFile; an older one is checked after a collection.
+		isStale = !heldHere(lockPath, now.Sub(mtime) >= stalePIDCheckAge)
+	case local && pid > 0:
+		isStale = !processExists(pid)
+	case empty:
+		isStale = now.Sub(mtime) >= stalePIDCheckAge
 	}
 	if !isStale && now.Sub(mtime) > stale {
 		// Dovecot also treats a lock as alive while the protected file
@@ -154,22 +302,25 @@ func removeIfStale(lockPath, path string, stale time.Duration, now time.Time) (b
 }
 
 // lockHolder reads "<pid>:<host>" from a lock file; local reports whether
-// host is this machine's name.
-func lockHolder(lockPath string) (pid int, local bool) {
+// host is this machine's name, empty whether the file is empty.
+func lockHolder(lockPath string) (pid int, local, empty bool) {
 	data, err := os.ReadFile(lockPath)
 	if err != nil || len(data) > 512 {
-		return 0, false
+		return 0, false, false
+	}
+	if len(data) == 0 {
+		return 0, false, true
 	}
 	i := bytes.IndexByte(data, ':')
 	if i <= 0 {
-		return 0, false
+		return 0, false, false
 	}
 	pid, err = strconv.Atoi(string(data[:i]))
 	if err != nil {
-		return 0, false
+		return 0, false, false
 	}
 	host, _ := os.Hostname()
-	return pid, string(data[i+1:]) == host
+	return pid, string(data[i+1:]) == host, false
 }
 
 // processExists reports whether pid names a live process; EPERM means it
@@ -234,10 +385,16 @@ func (l *Lock) Touch() error {
 // nothing, if the lock had been taken over.
 func (l *Lock) Unlock() error {
 	if err := l.Check(); err != nil {
+		if errors.Is(err, ErrLockOverridden) {
+			l.released = true
+			l.forget()
+		}
 		return err
 	}
 	l.released = true
-	return os.Remove(l.lockPath)
+	err := os.Remove(l.lockPath)
+	l.forget()
+	return err
 }
 
 // Replace writes data into the lock file, fsyncs it and renames it over the
@@ -295,5 +452,6 @@ func (l *Lock) replace(data []byte, minMtime time.Time) error {
 		return err
 	}
 	l.released = true
+	l.forget()
 	return SyncDir(filepath.Dir(l.path))
 }

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -85,9 +87,17 @@ func TestLockStale(t *testing.T) {
 		wantTaken bool
 	}{
 		{"dead local pid", fmt.Sprintf("%d:%s", deadPID, host), time.Now().Add(-3 * time.Second), time.Time{}, time.Hour, true},
-		{"dead pid just created", fmt.Sprintf("%d:%s", deadPID, host), time.Now().Add(time.Second), time.Time{}, time.Hour, false},
-		{"live pid old lock recent file", fmt.Sprintf("%d:%s", os.Getpid(), host), old, time.Now(), time.Minute, false},
-		{"live pid old lock old file", fmt.Sprintf("%d:%s", os.Getpid(), host), old, old, time.Minute, true},
+		// The PID is in the lock from the start (LockFile links it into
+		// place with its content), so a dead holder is seen at once.
+		{"dead pid just created", fmt.Sprintf("%d:%s", deadPID, host), time.Now().Add(time.Second), time.Time{}, time.Hour, true},
+		{"live pid old lock recent file", fmt.Sprintf("%d:%s", os.Getppid(), host), old, time.Now(), time.Minute, false},
+		{"live pid old lock old file", fmt.Sprintf("%d:%s", os.Getppid(), host), old, old, time.Minute, true},
+		{"live pid young lock", fmt.Sprintf("%d:%s", os.Getppid(), host), time.Now(), time.Time{}, time.Hour, false},
+		// Our own PID with no Lock of ours holding it: leaked, or left by
+		// an earlier process with our PID.
+		{"own pid unaccounted", fmt.Sprintf("%d:%s", os.Getpid(), host), time.Now(), time.Time{}, time.Hour, true},
+		{"empty lock after the pid check age", "", time.Now().Add(-3 * time.Second), time.Time{}, time.Hour, true},
+		{"garbage lock young", "12x", time.Now().Add(-3 * time.Second), time.Time{}, time.Hour, false},
 		{"other host dead pid", fmt.Sprintf("%d:not-%s", deadPID, host), time.Now().Add(-3 * time.Second), time.Time{}, time.Hour, false},
 		{"empty lock old", "", old, time.Time{}, time.Minute, true},
 		{"empty lock young", "", time.Now(), time.Time{}, time.Minute, false},
@@ -123,6 +133,113 @@ func TestLockStale(t *testing.T) {
 				t.Fatalf("err = %v, want ErrLockTimeout", err)
 			}
 		})
+	}
+}
+
+// TestLockLeaked: a Lock dropped without Unlock (an error path that lost
+// it) is overridden by the next locker of the same process after a
+// collection, not after the two-minute stale timeout; a live Lock of the
+// process is not.
+func TestLockLeaked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	live, err := LockFile(path, LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-10 * time.Second)
+	os.Chtimes(path+LockSuffix, old, old)
+	var st syscall.Stat_t
+	if err := syscall.Stat(path+LockSuffix, &st); err != nil {
+		t.Fatal(err)
+	}
+	live.remember(&st) // the back-dated lock is still ours
+	held.Lock()
+	held.lastGC = time.Time{}
+	held.Unlock()
+	if _, err := LockFile(path, LockOptions{}); !errors.Is(err, ErrLockTimeout) {
+		t.Fatalf("a live lock of this process was overridden: %v", err)
+	}
+	runtime.KeepAlive(live)
+	if err := live.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+
+	func() {
+		if _, err := LockFile(path, LockOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// The Lock is dropped here without Unlock.
+	}()
+	os.Chtimes(path+LockSuffix, old, old)
+	start := time.Now()
+	held.Lock()
+	held.lastGC = time.Time{}
+	held.Unlock()
+	l, err := LockFile(path, LockOptions{Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("leaked lock not overridden: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v to override a leaked lock", d)
+	}
+	l.Unlock()
+}
+
+// TestLockHolderKilled: a process SIGKILLed while it holds (or is taking)
+// the lock never leaves a lock that blocks the next locker for the stale
+// timeout: the lock file always names the dead PID.
+func TestLockHolderKilled(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	for round := 0; round < 5; round++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLockHelper$")
+		cmd.Env = append(os.Environ(), "COTE_LOCK_HELPER="+path)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until the helper took and released the lock a few times,
+		// then kill it wherever it is.
+		buf := make([]byte, 1)
+		for n := 0; n < 3+round; {
+			if _, err := out.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+			if buf[0] == '\n' {
+				n++
+			}
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		start := time.Now()
+		l, err := LockFile(path, LockOptions{Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("round %d: %v to take the lock of a killed holder", round, d)
+		}
+		l.Unlock()
+	}
+}
+
+// TestLockHelper is the killed holder of TestLockHolderKilled: it locks and
+// unlocks in a loop, printing a line per round.
+func TestLockHelper(t *testing.T) {
+	path := os.Getenv("COTE_LOCK_HELPER")
+	if path == "" {
+		t.Skip("helper process only")
+	}
+	for {
+		l, err := LockFile(path, LockOptions{Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println()
+		l.Unlock()
 	}
 }
 
@@ -229,5 +346,33 @@ func TestLockCounter(t *testing.T) {
 	data, _ := os.ReadFile(path)
 	if string(data) != strconv.Itoa(workers*each) {
 		t.Fatalf("counter = %s, want %d", data, workers*each)
+	}
+}
+
+// TestLockExclFallback: the O_EXCL way (file systems without hard links)
+// writes the same content and refuses a held lock.
+func TestLockExclFallback(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	host, _ := os.Hostname()
+	l := &Lock{path: path, lockPath: path + LockSuffix}
+	ok, err := l.tryCreateExcl(0o600, host)
+	if err != nil || !ok {
+		t.Fatalf("tryCreateExcl = %v, %v", ok, err)
+	}
+	if data, _ := os.ReadFile(l.lockPath); string(data) != fmt.Sprintf("%d:%s", os.Getpid(), host) {
+		t.Errorf("content %q", data)
+	}
+	l2 := &Lock{path: path, lockPath: path + LockSuffix}
+	if ok, err := l2.tryCreateExcl(0o600, host); ok || err != nil {
+		t.Fatalf("second tryCreateExcl = %v, %v", ok, err)
+	}
+	if !heldHere(l.lockPath, false) {
+		t.Error("held lock not registered")
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if heldHere(l.lockPath, false) {
+		t.Error("released lock still registered")
 	}
 }

@@ -1,0 +1,56 @@
+package storage
+
+import (
+	"io"
+
+	"github.com/cote-mail/cote/pkg/message"
+)
+
+// CacheStructure is the cache field (Mailbox.Cache) that holds a
+// message's MIME part tree in message.Part.MarshalBinary form: offsets,
+// sizes, line counts, the MIME fields and the ENVELOPE, so FETCH BODY,
+// BODYSTRUCTURE, ENVELOPE and sections never parse MIME again. Drivers
+// write it when they save a message (delivery, APPEND, COPY keeps the
+// source's); LoadMessage repairs a missing or corrupt entry.
+const CacheStructure = "mime"
+
+// MaxParseAtSave is the largest message a driver parses while saving it
+// (the message is held in memory for that); a larger one is parsed on its
+// first LoadMessage, which must read it whole anyway.
+const MaxParseAtSave = 32 << 20
+
+// StructureOf parses raw and returns its tree in cache form.
+func StructureOf(raw []byte) []byte {
+	data, _ := message.Parse(raw).Root.MarshalBinary()
+	return data
+}
+
+// LoadMessage reads message uid of mb with its part tree: from the cache
+// when the cached tree decodes and fits the message, else parsed, and the
+// cache repaired (a repair that fails costs a parse next time, nothing
+// else, so its error is not returned).
+func LoadMessage(mb Mailbox, uid uint32) (*message.Message, error) {
+	b, err := mb.Open(uid)
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]byte, b.Size())
+	_, err = io.ReadFull(io.NewSectionReader(b, 0, b.Size()), raw)
+	b.Close()
+	if err != nil {
+		return nil, Errorf("fetch", mb.Name(), ErrTemporary, err)
+	}
+	if data, ok := mb.Cache(uid, CacheStructure); ok {
+		var root message.Part
+		if root.UnmarshalBinary(data) == nil {
+			if m, err := message.New(raw, &root); err == nil {
+				return m, nil
+			}
+		}
+	}
+	m := message.Parse(raw)
+	if data, err := m.Root.MarshalBinary(); err == nil {
+		mb.SetCache(uid, CacheStructure, data)
+	}
+	return m, nil
+}
