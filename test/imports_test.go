@@ -41,6 +41,8 @@ var importRules = []struct {
 		"a post-login process redeems logins on auth-master; it verifies no password and runs no pre-auth code"},
 	{"smtpd", storagePkgs, "the MTA hands mail to lmtp; it never writes the store"},
 	{"queue", storagePkgs, "the MTA hands mail to lmtp; it never writes the store"},
+	{"cote-bench", concat(protocolPkgs, storagePkgs, authPkgs, []string{"pkg/authproto", "pkg/queue", "pkg/service", "pkg/master"}),
+		"the load generator shares no code with the servers it measures"},
 }
 
 // pkgImportRules are ARCHITECTURE.md's package table where a package must

@@ -1,0 +1,38 @@
+// Package bench is cote-bench's engine: it runs a workload with N simulated
+// clients for a duration or an operation count, records every operation's
+// latency in a histogram per client (merged at the end, so recording takes
+// no lock), counts every failure by kind, and produces one Result (a table
+// or JSON). cmd/cote-bench parses flags and calls it.
+//
+// Workloads implement Workload. The one here is IMAP, imaptest's default
+// mixed session (imaptest is Dovecot's IMAP tester; its state table is the
+// model): connect, LOGIN, LIST, STATUS, SELECT, FETCH of flags, of
+// ENVELOPE/BODYSTRUCTURE and of whole bodies, SEARCH, COPY, STORE, STORE
+// \Deleted, EXPUNGE, APPEND, LOGOUT, each with imaptest's probability (see
+// DefaultMix for the two departures), or the no-logout variant that keeps
+// each session selected and repeats the selected-state commands. LMTP and
+// SMTP delivery workloads (issue 9) are further implementations of the same
+// interface.
+//
+// What counts as an error (never ignored, reported by kind): a BAD, a NO
+// other than [EXPUNGEISSUED] (RFC 9051 §7.1: a message another session
+// expunged; counted as a note), an untagged response that does not belong
+// to the command, an unsolicited BYE, a FETCH, EXPUNGE or SEARCH number
+// beyond the message count the server announced, a malformed response, a
+// FETCH BODY[] without its literal, a disconnect, a timeout, a failed
+// connect. Errors caused by the run's own end (connections cut when the
+// time is up) are not counted, and neither are operations completing
+// after it.
+//
+// RFCs: RFC 3501 / RFC 9051 (IMAP), RFC 5322 (the generated messages).
+//
+// Imports: pkg/bench/imapc only. The benchmark drives any server, cote or a
+// peer, so it must not link cote's server packages.
+//
+// Invariants:
+//   - Each simulated client owns its recorder and random source (seeded
+//     from Options.Seed and its index), so a run's choices are reproducible
+//     and recording never contends.
+//   - Result.Seconds is the measured window, from start to the moment the
+//     run stopped; only operations completed inside it are counted.
+package bench

@@ -1,0 +1,18 @@
+// Package peer starts private instances of the servers cote is compared
+// with, on loopback and under a directory of their own, never touching the
+// system's configuration: Dovecot now (for cote-bench's tests and the
+// reference figures), Postfix when issue 9's bench-compare needs it. The
+// settings follow the project's notes on reference peers: a
+// passwd-file of PLAIN passwords, a static userdb, performance-mode login
+// processes, mail_fsync = optimized.
+//
+// It runs programs as root (Dovecot's master must start as root) and is
+// used by tests and benchmark tooling only; no server binary links it.
+//
+// Imports: nothing of cote's.
+//
+// Invariants:
+//   - Every file an instance writes lies below DovecotOptions.Dir.
+//   - StartDovecot returns only after the listener is bound (Dovecot's
+//     master binds before it detaches), so no caller waits by polling.
+package peer
