@@ -216,6 +216,10 @@ func (c *Client) forget(id uint32) {
 // redeems with the cookie).
 func (e *Exchange) ID() uint32 { return e.id }
 
+// Client is the connection the exchange runs on: its ServerPID and Cookie
+// travel with ID in the login -> post-login handoff.
+func (e *Exchange) Client() *Client { return e.c }
+
 // Next waits for the server's next reply: CONT (answer with Continue), OK or
 // FAIL (the exchange is over).
 func (e *Exchange) Next(ctx context.Context) (Reply, error) {

@@ -214,6 +214,13 @@ func (r *Reader) Reset(src io.Reader) { r.br.Reset(src) }
 // Buffered is the number of bytes read from the connection but not consumed.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// BufferedBytes returns a copy of the input read but not consumed: the
+// pipelined commands a login process passes on in the handoff.
+func (r *Reader) BufferedBytes() []byte {
+	b, _ := r.br.Peek(r.br.Buffered())
+	return append([]byte(nil), b...)
+}
+
 // Pipelined reports whether a complete line is already buffered, i.e. the
 // client pipelined another command: the caller then delays its flush.
 func (r *Reader) Pipelined() bool {

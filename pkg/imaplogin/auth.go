@@ -25,10 +25,6 @@ const (
 	textBadBase64       = "Invalid base64 data in continued response"
 	textTooLarge        = "Authentication response too large."
 	textBadFinal        = "Unexpected response to the final challenge."
-	// textNoMailService answers a successful authentication until the
-	// post-login imap service and the handoff to it exist (issue 5): the
-	// credentials were right, but there is nothing to log in to.
-	textNoMailService = "Authenticated, but this server has no IMAP mail service yet."
 )
 
 // authReplyTimeout bounds the wait for one auth reply. A failure arrives
@@ -212,9 +208,7 @@ func (ss *session) authenticate(tag, mech string, ir []byte, log *zap.Logger) er
 					return bad(textBadFinal)
 				}
 			}
-			log.Info("authenticated; no post-login imap service to hand the client to",
-				zap.String("auth_user", r.User))
-			return no("UNAVAILABLE", textNoMailService)
+			return ss.handoff(tag, ex, log.With(zap.String("auth_user", r.User)))
 		default: // FAIL
 			fields := []zap.Field{zap.Bool("temp", r.Temp)}
 			if r.User != "" {

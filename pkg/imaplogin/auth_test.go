@@ -60,7 +60,7 @@ func (lc *lineConn) expect(cmd string, want ...string) {
 }
 
 const (
-	okLine   = "NO [UNAVAILABLE] Authenticated, but this server has no IMAP mail service yet."
+	okLine   = "NO [UNAVAILABLE] Internal error occurred. Refer to server log for more information."
 	failLine = "NO [AUTHENTICATIONFAILED] Authentication failed."
 	downLine = "NO [UNAVAILABLE] Authentication service is not available"
 )
@@ -111,7 +111,7 @@ func TestAuthRequestFields(t *testing.T) {
 			}
 		}
 	}
-	if n := ts.logs.FilterMessageSnippet("authenticated; no post-login imap service").Len(); n != 2 {
+	if n := ts.logs.FilterMessageSnippet("login failed: imap service unavailable").Len(); n != 2 {
 		t.Errorf("%d success log lines, want 2", n)
 	}
 }

@@ -58,8 +58,8 @@ func TestGoIMAPClient(t *testing.T) {
 			if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || ie.Code != imap.ResponseCodeAuthenticationFailed {
 				t.Errorf("LOGIN with a wrong password: %v, want NO [AUTHENTICATIONFAILED]", err)
 			}
-			// The right password: the honest NO [UNAVAILABLE] until the
-			// post-login service exists.
+			// The right password, with no imap service to hand the
+			// client to: NO [UNAVAILABLE] (handoff_test.go has one).
 			err = c.Login("demo", "secret").Wait()
 			if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || ie.Code != imap.ResponseCodeUnavailable {
 				t.Errorf("LOGIN: %v, want NO [UNAVAILABLE]", err)
@@ -108,13 +108,13 @@ func TestPythonImaplib(t *testing.T) {
 			"greeting * OK [CAPABILITY IMAP4rev1 SASL-IR ID LITERAL+ STARTTLS AUTH=PLAIN] cote ready.",
 			"caps IMAP4REV1 SASL-IR ID LITERAL+ STARTTLS AUTH=PLAIN",
 			"caps-after-tls IMAP4REV1 SASL-IR ID LITERAL+ AUTH=PLAIN",
-			"login error [UNAVAILABLE] Authenticated, but this server has no IMAP mail service yet.",
+			"login error [UNAVAILABLE] Internal error occurred. Refer to server log for more information.",
 			"logout BYE",
 		}},
 		{"imaps", ts.imaps, []string{
 			"greeting * OK [CAPABILITY IMAP4rev1 SASL-IR ID LITERAL+ AUTH=PLAIN] cote ready.",
 			"caps IMAP4REV1 SASL-IR ID LITERAL+ AUTH=PLAIN",
-			"login error [UNAVAILABLE] Authenticated, but this server has no IMAP mail service yet.",
+			"login error [UNAVAILABLE] Internal error occurred. Refer to server log for more information.",
 			"logout BYE",
 		}},
 	}

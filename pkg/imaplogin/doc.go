@@ -13,10 +13,13 @@
 // authentication is allowed, -PLUS only over TLS). For SCRAM-*-PLUS the
 // client's first message is read here so that the channel-binding data of
 // the type it names (tls-exporter, tls-server-end-point) travels with AUTH.
-// Until the post-login imap service exists (the handoff is issue 5), a
-// successful authentication is logged and answered
-// "NO [UNAVAILABLE] Authenticated, but this server has no IMAP mail service
-// yet."; a failure "NO [AUTHENTICATIONFAILED] Authentication failed." after
+// A successful authentication hands the client to the imap service
+// (ARCHITECTURE.md contract 4, login.Client.Handoff): the replies to
+// commands pipelined before it are flushed, and the bytes read after it
+// travel in the record; the imap process answers the tag. When the imap
+// service cannot take the client, "NO [UNAVAILABLE] Internal error
+// occurred. Refer to server log for more information." and the client
+// may try again; a failure "NO [AUTHENTICATIONFAILED] Authentication failed." after
 // the auth service's delay; an unreachable auth service or a temporary
 // failure "NO [UNAVAILABLE]".
 //

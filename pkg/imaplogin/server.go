@@ -38,6 +38,9 @@ type Options struct {
 	// AuthPath is the auth-client socket; "" means base_dir's
 	// login/auth-client as this process sees it (inside its chroot).
 	AuthPath string
+	// HandoffPath is the imap service's handoff socket; "" means
+	// base_dir's login/imap as this process sees it.
+	HandoffPath string
 }
 
 // Server serves imap-login clients.
@@ -46,6 +49,7 @@ type Server struct {
 	greeting string
 	mechs    []string // auth_mechanisms, upper-cased, in configured order
 	auth     *login.Auth
+	handoff  string // the imap service's handoff socket
 }
 
 // New builds the imap-login server from the settings of protocol imap.
@@ -63,15 +67,19 @@ func New(cfg *settings.Config, log *zap.Logger, opts Options) (*Server, error) {
 			s.mechs = append(s.mechs, m)
 		}
 	}
+	chroot := ""
+	for _, svc := range cfg.Services() {
+		if svc.Name == "imap-login" {
+			chroot = svc.Chroot
+		}
+	}
 	path := opts.AuthPath
 	if path == "" {
-		chroot := ""
-		for _, svc := range cfg.Services() {
-			if svc.Name == "imap-login" {
-				chroot = svc.Chroot
-			}
-		}
 		path = login.AuthSocketPath(cfg, chroot)
+	}
+	s.handoff = opts.HandoffPath
+	if s.handoff == "" {
+		s.handoff = login.HandoffSocketPath(cfg, chroot, "imap")
 	}
 	s.auth = login.NewAuth(path, log)
 	s.core = login.NewServer(lc, s.session)
@@ -195,6 +203,9 @@ func (ss *session) run() string {
 		if errors.Is(err, errClose) {
 			_ = ss.flush()
 			return strings.ToLower(cmd.Name)
+		}
+		if errors.Is(err, errHandedOff) {
+			return "logged in"
 		}
 		var rp *reply
 		if errors.As(err, &rp) {

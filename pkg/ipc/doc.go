@@ -16,6 +16,10 @@
 // and flags of fds 6..) and EnvRestrict (the restriction record the service
 // applies first thing in main, before it reads settings or network input).
 //
+// Login -> post-login (contract 4, handoff.go): one framed record
+// (Handoff) with the client socket as SCM_RIGHTS on login/<proto>,
+// acknowledged with one byte; PeerPID gives the sender's SO_PEERCRED pid.
+//
 // This package imports nothing of cote's but settings-free helpers; it must not
 // import any protocol, storage or auth package.
 package ipc

@@ -13,9 +13,13 @@
 // restarts, ErrAuthUnavailable while it is down. Client.AuthRequest fills
 // the AUTH fields (secured, lip/rip, local_name) and Client.ChannelBinding
 // computes tls-exporter (RFC 9266) and tls-server-end-point (RFC 5929)
-// data for SCRAM-*-PLUS. A later issue adds the handoff of an
-// authenticated client to the post-login process (contract 4), with the
-// TLS proxy that keeps a TLS session in the login process.
+// data for SCRAM-*-PLUS. Client.Handoff passes an authenticated client to
+// the post-login service on login/<proto> (contract 4, the record and
+// SCM_RIGHTS of pkg/ipc): without TLS the socket itself, with TLS one end
+// of a socketpair, the login process keeping the TLS session and proxying
+// plaintext (Proxy.Run) with half-closes passed on in both directions; the
+// client's slot stays taken while it proxies. A control "stop" (reload)
+// leaves proxies running; "shutdown" ends them.
 //
 // RFCs: RFC 9051 §6.2.1 and RFC 2595 (STARTTLS), RFC 8314 (implicit TLS).
 //

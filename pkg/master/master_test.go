@@ -110,7 +110,13 @@ service imap-login {
     port = 0
   }
 }
-`, dir, extra, exe, minAvail, port)
+# protocols = imap also enables the post-login imap service; on demand
+# only, so these tests see imap-login's processes alone.
+service imap {
+  executable = %s
+  process_min_avail = 0
+}
+`, dir, extra, exe, minAvail, port, exe)
 }
 
 func writeConf(t *testing.T, path, text string) {
@@ -340,7 +346,8 @@ func TestSuiteLifecycle(t *testing.T) {
 	c4.Close()
 
 	st := s.control(CtlStatus)
-	if !st.OK || len(st.Data) != 1 || !strings.HasPrefix(st.Data[0], "service imap-login processes=") {
+	// One line per service: imap (on demand, idle) and imap-login.
+	if !st.OK || len(st.Data) != 2 || !strings.HasPrefix(st.Data[1], "service imap-login processes=") {
 		t.Errorf("status: %+v", st)
 	}
 

@@ -191,8 +191,18 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if !strings.Contains(snap.Root.Get("ssl_key"), "not a real key") {
 		t.Errorf("snapshot lost ssl_key")
 	}
-	if !reflect.DeepEqual(snap.Services(), c.Services()) {
-		t.Errorf("snapshot services differ")
+	// The snapshot resolves its own service as the full configuration
+	// does; other services' sections are cut from it.
+	find := func(ss []Service) Service {
+		for _, s := range ss {
+			if s.Name == "imap-login" {
+				return s
+			}
+		}
+		return Service{}
+	}
+	if !reflect.DeepEqual(find(snap.Services()), find(c.Services())) {
+		t.Errorf("snapshot service differs")
 	}
 	if _, err := Unmarshal([]byte("{")); err == nil {
 		t.Errorf("Unmarshal accepted broken JSON")

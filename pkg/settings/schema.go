@@ -139,6 +139,14 @@ var schema = []Setting{
 	{Name: "default_vsz_limit", Type: TSize, Default: "256M", Kinds: root, Doc: "vsz_limit (RLIMIT_DATA and GOMEMLIMIT) of services that set none"},
 	{Name: "default_login_user", Type: TUser, Default: "cotenull", Kinds: root, Doc: "unprivileged user of login processes"},
 	{Name: "default_internal_user", Type: TUser, Default: "cote", Kinds: root, Doc: "user of internal services (auth, anvil)"},
+	// Virtual users share one uid (ARCHITECTURE.md, "Mail users"): the
+	// imap service runs as mail_uid, so one process serves many users.
+	// Dovecot's default is empty (each user's uid from the userdb, the
+	// post-login process switching to it); cote does not do that yet, so
+	// its default is the vmail user scripts/mkusers.sh creates, and a
+	// userdb uid or gid that differs from the process's refuses the login.
+	{Name: "mail_uid", Type: TUser, Default: "vmail", Kinds: root, Doc: "user the mail processes (imap) run as; a userdb uid must equal it"},
+	{Name: "mail_gid", Type: TUser, Default: "", Kinds: root, Doc: "group of the mail processes, empty for mail_uid's primary group; a userdb gid must equal it"},
 
 	// Root: logging.
 	{Name: "log_path", Type: TPath, Default: "syslog", Kinds: root, Doc: `log destination: "syslog", "/dev/stderr" or a file`},

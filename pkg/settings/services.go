@@ -13,7 +13,7 @@ import (
 // BuiltServices names the service binaries this build has. A service of an
 // enabled protocol that is not built is reported by MissingProtocols and
 // binds nothing.
-var BuiltServices = map[string]bool{"imap-login": true, "auth": true, "auth-worker": true, "anvil": true}
+var BuiltServices = map[string]bool{"imap-login": true, "imap": true, "auth": true, "auth-worker": true, "anvil": true}
 
 // serviceDef is the schema's built-in definition of a service.
 type serviceDef struct {
@@ -22,7 +22,10 @@ type serviceDef struct {
 	Executable string
 	// User names the root setting that gives the user.
 	UserFrom string
-	Chroot   string // relative to base_dir
+	// GroupFrom names the root setting that gives the primary group
+	// ("" or an empty value: the user's primary group).
+	GroupFrom string
+	Chroot    string // relative to base_dir
 	// ServiceCount 0 and MinAvailCPUs follow Dovecot's high-performance
 	// mode: a cote session is a goroutine, so one process serves many.
 	ServiceCount int
@@ -64,16 +67,27 @@ var serviceDefs = map[string]serviceDef{
 		Chroot: "login", ServiceCount: 0, MinAvailCPUs: true,
 		Inet: []inetDef{{Name: "imap", Port: 143}, {Name: "imaps", Port: 993, SSL: true}},
 	},
+	// imap serves the post-login sessions of clients that imap-login
+	// hands over on login/imap (ARCHITECTURE.md contract 4): inside the
+	// login chroot directory (0750 root:login group), so only login
+	// processes reach it, hence mode 0666. It runs as mail_uid (virtual
+	// users share one uid) and many sessions share a process.
+	"imap": {
+		Protocol: "imap", Executable: "imap", UserFrom: "mail_uid", GroupFrom: "mail_gid",
+		ServiceCount: 0, MinAvailCPUs: true,
+		Unix: []unixDef{{Name: "login/imap", Mode: 0o666}},
+	},
 	// auth serves logins (auth-client; login/auth-client inside the
 	// login chroot, which only the login user's group can enter), the
-	// post-login REQUEST (auth-master) and userdb lookups (auth-userdb,
-	// 0666 as Dovecot: it answers no passwords).
+	// post-login REQUEST (auth-master, 0600 owned by mail_uid: the imap
+	// processes redeem logins there, root always can) and userdb lookups
+	// (auth-userdb, 0666 as Dovecot: it answers no passwords).
 	"auth": {
 		Executable: "auth", UserFrom: "default_internal_user", MinAvail: 1, SingleProcess: true, Passdb: true,
 		Unix: []unixDef{
 			{Name: "auth-client", Mode: 0o600, UserFrom: "default_internal_user"},
 			{Name: "login/auth-client", Mode: 0o666},
-			{Name: "auth-master", Mode: 0o600, UserFrom: "default_internal_user"},
+			{Name: "auth-master", Mode: 0o600, UserFrom: "mail_uid"},
 			{Name: "auth-userdb", Mode: 0o666, UserFrom: "default_internal_user"},
 		},
 	},
@@ -241,7 +255,11 @@ func (c *Config) resolveServices() ([]Service, []string) {
 			s.Executable, s.Args = exe[0], exe[1:]
 		}
 		s.User = get("user", root.Get(def.UserFrom))
-		s.Group = get("group", "")
+		groupDef := ""
+		if def.GroupFrom != "" {
+			groupDef = root.Get(def.GroupFrom)
+		}
+		s.Group = get("group", groupDef)
 		if g := splitList(get("extra_groups", "")); len(g) > 0 {
 			s.ExtraGroups = g
 		}

@@ -54,7 +54,7 @@ func TestAuthServiceDefinitions(t *testing.T) {
 	want := []string{
 		"auth-client /srv/c/auth-client 0660 postfix postfix",
 		"login/auth-client /srv/c/login/auth-client 0666  ",
-		"auth-master /srv/c/auth-master 0600 cote ",
+		"auth-master /srv/c/auth-master 0600 vmail ",
 		"auth-userdb /srv/c/auth-userdb 0666 cote ",
 		"extra /srv/c/extra 0600  ",
 	}

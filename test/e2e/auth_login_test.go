@@ -40,12 +40,22 @@ var authUsers = []struct{ user, scheme, pass string }{
 // the lower bound on it is pkg/auth's test.
 const authFailDelay = "100 ms"
 
-// The honest replies of imap-login until the post-login imap service
-// exists.
+// The replies to a login: authOKReply stands for the imap service's
+// "OK [CAPABILITY ...] Logged in" (its capability list is imapd's), which
+// authReplyIs matches.
 const (
-	authOKReply   = "NO [UNAVAILABLE] Authenticated, but this server has no IMAP mail service yet."
+	authOKReply   = "OK [CAPABILITY ...] Logged in"
 	authFailReply = "NO [AUTHENTICATIONFAILED] Authentication failed."
 )
+
+// authReplyIs reports whether got is tag's reply want (authOKReply or an
+// exact reply).
+func authReplyIs(got, tag, want string) bool {
+	if want == authOKReply {
+		return strings.HasPrefix(got, tag+" OK [CAPABILITY ") && strings.HasSuffix(got, "] Logged in")
+	}
+	return got == tag+" "+want
+}
 
 // startAuthSuite boots the suite with a passwd-file passdb (hashes made by
 // pkg/passwd, as `coteadm pw` makes them) and a static userdb.
@@ -53,6 +63,7 @@ func startAuthSuite(t *testing.T, extra string) (*testkit.Suite, string) {
 	t.Helper()
 	testkit.RequireRoot(t)
 	s := testkit.New(t, testkit.Options{})
+	homes := mailRoot(t, s)
 	usersFile := filepath.Join(s.Dir(), "etc", "users")
 	var b strings.Builder
 	for _, u := range authUsers {
@@ -73,15 +84,16 @@ func startAuthSuite(t *testing.T, extra string) (*testkit.Suite, string) {
 	}
 	s.Rewrite(fmt.Sprintf(`auth_mechanisms = plain login cram-md5 scram-sha-256
 auth_failure_delay = %s
+mail_location = maildir:~/Maildir
 passdb {
   driver = passwd-file
   args = scheme=SHA512-CRYPT %s
 }
 userdb {
   driver = static
-  args = uid=vmail gid=vmail home=/var/vmail/%%d/%%n
+  args = uid=vmail gid=vmail home=%s/%%d/%%n
 }
-`, authFailDelay, usersFile) + extra)
+`, authFailDelay, usersFile, homes) + extra)
 	s.Start()
 	return s, usersFile
 }
@@ -143,11 +155,12 @@ func TestAuthIMAPLogin(t *testing.T) {
 		host, port, _ := net.SplitHostPort(imapAddr)
 		out, err := exec.Command(python, "-c", `
 import imaplib, sys
-m = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]), timeout=15)
 for user, pw in (("alice@example.com", "alice-pw"), ("alice@example.com", "bad")):
+    m = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]), timeout=15)
     try:
         m.login(user, pw)
         print("login: OK")
+        m.logout()
     except imaplib.IMAP4.error as e:
         msg = e.args[0]
         print("login:", msg.decode() if isinstance(msg, bytes) else msg)
@@ -155,7 +168,7 @@ for user, pw in (("alice@example.com", "alice-pw"), ("alice@example.com", "bad")
 		if err != nil {
 			t.Fatalf("python3: %v\n%s", err, out)
 		}
-		want := "login: [UNAVAILABLE] Authenticated, but this server has no IMAP mail service yet.\n" +
+		want := "login: OK\n" +
 			"login: [AUTHENTICATIONFAILED] Authentication failed.\n"
 		if string(out) != want {
 			t.Errorf("imaplib:\n got %q\nwant %q", out, want)
@@ -169,11 +182,15 @@ for user, pw in (("alice@example.com", "alice-pw"), ("alice@example.com", "bad")
 		}
 		defer ic.Close()
 		var ie *imap.Error
-		err = ic.Login("alice@example.com", "alice-pw").Wait()
-		if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeUnavailable {
+		if err := ic.Login("alice@example.com", "alice-pw").Wait(); err != nil {
 			t.Errorf("right password: %v", err)
 		}
-		err = ic.Login("alice@example.com", "nope").Wait()
+		ic2, err := imapclient.DialStartTLS(imapAddr, &imapclient.Options{TLSConfig: tlsCfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ic2.Close()
+		err = ic2.Login("alice@example.com", "nope").Wait()
 		if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeAuthenticationFailed {
 			t.Errorf("wrong password: %v", err)
 		}
@@ -183,10 +200,10 @@ for user, pw in (("alice@example.com", "alice-pw"), ("alice@example.com", "bad")
 		mark := s.LogMark()
 		c := dial(t, imapAddr)
 		c.line()
-		if _, got := c.cmd("a", "LOGIN alice@example.com alice-pw"); got != "a "+authOKReply {
+		if _, got := c.cmd("a", "LOGIN alice@example.com alice-pw"); !authReplyIs(got, "a", authOKReply) {
 			t.Errorf("right password: %q", got)
 		}
-		s.WaitLogAfter(mark, `authenticated; no post-login imap service.*alice@example\.com`)
+		s.WaitLogAfter(mark, `login: handed off to imap.*alice@example\.com`)
 	})
 
 	t.Run("no oracle", func(t *testing.T) {
@@ -202,9 +219,13 @@ for user, pw in (("alice@example.com", "alice-pw"), ("alice@example.com", "bad")
 	t.Run("AUTHENTICATE PLAIN with SASL-IR", func(t *testing.T) {
 		c := dialFrom(t, imapAddr, 4, nil)
 		c.line()
-		if _, got := c.cmd("a", "AUTHENTICATE PLAIN "+b64("\x00alice@example.com\x00alice-pw")); got != "a "+authOKReply {
+		if _, got := c.cmd("a", "AUTHENTICATE PLAIN "+b64("\x00alice@example.com\x00alice-pw")); !authReplyIs(got, "a", authOKReply) {
 			t.Errorf("PLAIN: %q", got)
 		}
+		// The client now belongs to the imap service: the failure needs a
+		// new connection.
+		c = dialFrom(t, imapAddr, 4, nil)
+		c.line()
 		if _, got := c.cmd("b", "AUTHENTICATE PLAIN "+b64("\x00alice@example.com\x00nope")); got != "b "+authFailReply {
 			t.Errorf("PLAIN wrong password: %q", got)
 		}
@@ -218,9 +239,11 @@ for user, pw in (("alice@example.com", "alice-pw"), ("alice@example.com", "bad")
 		c.send(b64("alice@example.com"))
 		c.challenge()
 		c.send(b64("alice-pw"))
-		if got := c.line(); got != "a "+authOKReply {
+		if got := c.line(); !authReplyIs(got, "a", authOKReply) {
 			t.Errorf("LOGIN mechanism: %q", got)
 		}
+		c = dialFrom(t, imapAddr, 5, nil)
+		c.line()
 		c.send("b AUTHENTICATE LOGIN")
 		c.challenge()
 		c.send("*")
@@ -238,7 +261,7 @@ for user, pw in (("alice@example.com", "alice-pw"), ("alice@example.com", "bad")
 			mac := hmac.New(md5.New, []byte(tc.pass))
 			mac.Write(ch)
 			c.send(b64("carol@example.com " + hex.EncodeToString(mac.Sum(nil))))
-			if got := c.line(); got != "a "+tc.want {
+			if got := c.line(); !authReplyIs(got, "a", tc.want) {
 				t.Errorf("CRAM-MD5 with %q: %q, want %q", tc.pass, got, tc.want)
 			}
 		}
@@ -252,25 +275,27 @@ for user, pw in (("alice@example.com", "alice-pw"), ("alice@example.com", "bad")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := scramExchange(t, c, "SCRAM-SHA-256", cl.NewConversation()); got != "a "+tc.want {
+			if got := scramExchange(t, c, "SCRAM-SHA-256", cl.NewConversation()); !authReplyIs(got, "a", tc.want) {
 				t.Errorf("SCRAM-SHA-256 with %q: %q, want %q", tc.pass, got, tc.want)
 			}
 		}
 	})
 
 	t.Run("SCRAM-SHA-256-PLUS", func(t *testing.T) {
-		c := dialTLS(t, imapsAddr, tlsCfg)
-		greet := c.line()
-		if !strings.Contains(greet, "AUTH=SCRAM-SHA-256-PLUS") {
-			// auth_mechanisms = scram-sha-256 brings its -PLUS variant,
-			// offered over TLS.
-			t.Fatalf("SCRAM-SHA-256-PLUS not offered over TLS: %q", greet)
-		}
-		st := c.conn.(*tls.Conn).ConnectionState()
+		// One connection per binding type: a successful login hands the
+		// connection to the imap service.
 		for _, tc := range []struct {
 			name string
 			bind func(*tls.ConnectionState) (scram.ChannelBinding, error)
 		}{{"tls-exporter", scram.NewTLSExporterBinding}, {"tls-server-end-point", scram.NewTLSServerEndpointBinding}} {
+			c := dialTLS(t, imapsAddr, tlsCfg)
+			greet := c.line()
+			if !strings.Contains(greet, "AUTH=SCRAM-SHA-256-PLUS") {
+				// auth_mechanisms = scram-sha-256 brings its -PLUS variant,
+				// offered over TLS.
+				t.Fatalf("SCRAM-SHA-256-PLUS not offered over TLS: %q", greet)
+			}
+			st := c.conn.(*tls.Conn).ConnectionState()
 			cb, err := tc.bind(&st)
 			if err != nil {
 				t.Fatal(err)
@@ -279,7 +304,7 @@ for user, pw in (("alice@example.com", "alice-pw"), ("alice@example.com", "bad")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := scramExchange(t, c, "SCRAM-SHA-256-PLUS", cl.NewConversationWithChannelBinding(cb)); got != "a "+authOKReply {
+			if got := scramExchange(t, c, "SCRAM-SHA-256-PLUS", cl.NewConversationWithChannelBinding(cb)); !authReplyIs(got, "a", authOKReply) {
 				t.Errorf("%s: %q", tc.name, got)
 			}
 		}
@@ -346,13 +371,14 @@ for user, pw in (("alice@example.com", "alice-pw"), ("alice@example.com", "bad")
 		if err != nil {
 			t.Fatalf("coteadm user: %v\n%s", err, out)
 		}
-		for _, want := range []string{"user\talice@example.com\n", "home\t/var/vmail/example.com/alice\n"} {
+		home := filepath.Join(s.Dir(), "vmail", "example.com", "alice")
+		for _, want := range []string{"user\talice@example.com\n", "home\t" + home + "\n"} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("coteadm user output lacks %q:\n%s", want, out)
 			}
 		}
 		out, err = exec.Command(s.Binary("coteadm"), "-c", s.ConfigPath(), "user", "-f", "home", "alice@example.com").CombinedOutput()
-		if err != nil || string(out) != "/var/vmail/example.com/alice\n" {
+		if err != nil || string(out) != home+"\n" {
 			t.Errorf("coteadm user -f home: %v %q", err, out)
 		}
 	})
@@ -362,7 +388,8 @@ for user, pw in (("alice@example.com", "alice-pw"), ("alice@example.com", "bad")
 		if err != nil {
 			t.Fatalf("coteadm who: %v\n%s", err, out)
 		}
-		// Nobody is logged in until the post-login imap service exists.
+		// Nobody is logged in: the sessions above have ended (and the imap
+		// service does not report to anvil yet).
 		if string(out) != "username # proto (pids) (ips)\n" {
 			t.Errorf("coteadm who: %q", out)
 		}

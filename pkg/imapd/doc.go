@@ -1,0 +1,40 @@
+// Package imapd is the post-login IMAP session engine: given an
+// authenticated *storage.User and the client connection, a Session serves
+// every command of the authenticated and selected states (RFC 9051, RFC
+// 3501) until LOGOUT, an I/O error or shutdown.
+//
+// RFCs: 9051 and 3501 (IMAP4rev2 and IMAP4rev1, with \Recent for rev1
+// clients until ENABLE IMAP4rev2), 5161 (ENABLE), 2177 (IDLE), 2342
+// (NAMESPACE), 2971 (ID), 3691 (UNSELECT), 4315 (UIDPLUS), 6851 (MOVE),
+// 3348 (CHILDREN), 6154 (SPECIAL-USE), 5258 and 5819 (LIST-EXTENDED,
+// LIST-STATUS), 4731 (ESEARCH), 5182 (SEARCHRES), 8438 (STATUS=SIZE),
+// 7889 (APPENDLIMIT), 3516 (BINARY), 3502 (MULTIAPPEND), 7888 (LITERAL+).
+//
+// Structure: one command table (table.go) maps a command name ("UID
+// FETCH" is a two-word key) to its handler, the states it is allowed in
+// and its flags; the dispatcher checks the state, so handlers never do.
+// One file per command family. Errors are mapped to responses in one
+// place (errors.go): syntax -> BAD, storage kinds -> NO with a response
+// code, anything else -> NO [SERVERBUG] with the cause logged, I/O ->
+// the connection closes.
+//
+// Imports: pkg/imap (wire), pkg/storage, pkg/message, zap. It must not
+// import login, auth, settings or the storage drivers: the process main
+// wires those in.
+//
+// Invariants:
+//   - Only the session goroutine writes to the connection; during IDLE a
+//     helper goroutine reads the one line that ends it while the session
+//     goroutine waits, so the reader is never used by two at once.
+//   - Output is corked: the writer is flushed only when the command
+//     reader needs more bytes from the connection (flushReader), i.e.
+//     when no complete pipelined command is buffered, so a burst of
+//     commands and a FETCH over many messages are a few buffer-sized
+//     writes, never one per response.
+//   - The session's view of the selected mailbox (sequence numbers)
+//     changes only in Mailbox.Sync, which runs only where RFC 9051 §7.5
+//     allows EXPUNGE responses: never during FETCH, STORE or SEARCH by
+//     sequence number.
+//   - Client text never names paths or backends: storage errors carry a
+//     kind, and only the kind reaches the client.
+package imapd

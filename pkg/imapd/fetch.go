@@ -1,0 +1,312 @@
+package imapd
+
+import (
+	"bytes"
+	"errors"
+
+	"github.com/cote-mail/cote/pkg/imap"
+	"github.com/cote-mail/cote/pkg/message"
+	"github.com/cote-mail/cote/pkg/storage"
+)
+
+// cacheMIME is the storage cache field holding a message's MIME tree
+// (message.Part's binary form), computed on the first FETCH that needs it.
+const cacheMIME = "imap.mime"
+
+// fetchItem is one FETCH data item (pkg/imap's parse) with the response
+// name computed once.
+type fetchItem struct {
+	imap.FetchItem
+	name string
+}
+
+// needs reports what an item needs beyond the index metadata.
+func (it fetchItem) needsPart() bool {
+	return it.Attr == imap.FetchEnvelope || it.Attr == imap.FetchBody || it.Attr == imap.FetchBodyStructure
+}
+
+func (it fetchItem) needsRaw() bool {
+	switch it.Attr {
+	case imap.FetchBodySection, imap.FetchBinary, imap.FetchBinarySize, imap.FetchRFC822, imap.FetchRFC822Header, imap.FetchRFC822Text:
+		return true
+	}
+	return false
+}
+
+// setsSeen: RFC 9051 §6.4.5, BODY[...] and BINARY[...] without .PEEK,
+// RFC822 and RFC822.TEXT set \Seen.
+func (it fetchItem) setsSeen() bool {
+	switch it.Attr {
+	case imap.FetchBodySection, imap.FetchBinary, imap.FetchRFC822, imap.FetchRFC822Text:
+		return !it.Peek
+	}
+	return false
+}
+
+// parseFetchItems parses the FETCH attribute argument with pkg/imap.
+func parseFetchItems(a imap.Arg) ([]fetchItem, error) {
+	parsed, err := imap.ParseFetchItems(a)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]fetchItem, 0, len(parsed))
+	seen := make(map[string]bool, len(parsed))
+	for _, it := range parsed {
+		// Each name is answered once (RFC 9051 §7.5.2).
+		name := it.ResponseName()
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		items = append(items, fetchItem{FetchItem: it, name: name})
+	}
+	return items, nil
+}
+
+// cmdFetch: FETCH and UID FETCH, RFC 9051 §6.4.5 and §6.4.9, with BINARY
+// (RFC 3516).
+func cmdFetch(s *Session, c *cmdCtx) error {
+	if len(c.args) != 2 || c.args[0].Kind != imap.Atom {
+		return bad("Invalid arguments.")
+	}
+	items, err := parseFetchItems(c.args[1])
+	if err != nil {
+		return err
+	}
+	uids, err := s.resolveSet(c.args[0].Value, c.uid)
+	if err != nil {
+		return err
+	}
+	needPart, needRaw, setSeen, wantFlags := false, false, false, false
+	for _, it := range items {
+		needPart = needPart || it.needsPart()
+		needRaw = needRaw || it.needsRaw()
+		setSeen = setSeen || it.setsSeen()
+		wantFlags = wantFlags || it.Attr == imap.FetchFlags
+	}
+	setSeen = setSeen && !s.mbox.ReadOnly()
+	done := 0
+	var firstErr error
+	err = s.mbox.Messages(uids, func(m storage.Message) error {
+		done++
+		if err := c.ctx.Err(); err != nil {
+			return &ioError{errShutdown}
+		}
+		extraFlags := false
+		if setSeen && m.Flags&storage.FlagSeen == 0 {
+			if _, err := s.mbox.Store([]uint32{m.UID}, storage.StoreAdd, storage.FlagSeen, nil, 0); err != nil {
+				return err
+			}
+			m.Flags |= storage.FlagSeen
+			extraFlags = !wantFlags
+		}
+		if err := s.fetchOne(c, m, items, needPart, needRaw, extraFlags); err != nil {
+			if isIOError(err) {
+				return err
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+		// Flush as the buffer fills, not per message: the writer does
+		// that by itself; a large FETCH is still a stream of full
+		// buffers.
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	if done < len(uids) && !c.uid {
+		// RFC 9051 §7.4.1: a message this session still numbers was
+		// expunged by another; UID FETCH just leaves it out.
+		return storage.Errorf("fetch", s.mbox.Name(), storage.ErrExpunged, nil)
+	}
+	return nil
+}
+
+// fetchOne writes one FETCH response.
+func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, needPart, needRaw, extraFlags bool) error {
+	var part *message.Part
+	var msg *message.Message
+	var err error
+	if needRaw {
+		if msg, err = s.loadMessage(m.UID); err != nil {
+			return err
+		}
+		part = msg.Root
+	} else if needPart {
+		if part, err = s.loadPart(m.UID); err != nil {
+			return err
+		}
+	}
+	// Sections are computed before anything is written, so a failure
+	// (BINARY of an unknown encoding) leaves no half response.
+	type out struct {
+		data []byte
+		size int64
+		bin  bool
+	}
+	outs := make([]out, len(items))
+	for i, it := range items {
+		switch it.Attr {
+		case imap.FetchBodySection:
+			outs[i] = out{data: msg.Fetch(it.Section)}
+		case imap.FetchRFC822:
+			outs[i] = out{data: msg.Fetch(message.Section{})}
+		case imap.FetchRFC822Header:
+			outs[i] = out{data: msg.Fetch(message.Section{Specifier: message.SpecHeader})}
+		case imap.FetchRFC822Text:
+			outs[i] = out{data: msg.Fetch(message.Section{Specifier: message.SpecText})}
+		case imap.FetchBinary:
+			d, err := msg.Binary(it.Section)
+			if err != nil {
+				return binaryError(err)
+			}
+			outs[i] = out{data: d, bin: true}
+		case imap.FetchBinarySize:
+			n, err := msg.BinarySize(it.Section)
+			if err != nil {
+				return binaryError(err)
+			}
+			outs[i] = out{size: n}
+		}
+		if it.Partial {
+			outs[i].data = message.Partial(outs[i].data, int64(it.Offset), int64(it.Count))
+		}
+	}
+	seq := s.mbox.Seq(m.UID)
+	w := s.w
+	w.WriteString("* " + itoa(seq) + " FETCH (")
+	n := 0
+	sp := func() {
+		if n > 0 {
+			w.WriteString(" ")
+		}
+		n++
+	}
+	if c.uid {
+		sp()
+		w.WriteString("UID " + itoa(m.UID))
+	}
+	for i, it := range items {
+		switch it.Attr {
+		case imap.FetchUID:
+			if c.uid {
+				continue
+			}
+			sp()
+			w.WriteString("UID " + itoa(m.UID))
+		case imap.FetchFlags:
+			sp()
+			w.WriteString("FLAGS " + s.flagList(m))
+		case imap.FetchInternalDate:
+			sp()
+			w.WriteString(`INTERNALDATE "` + m.InternalDate.Format("02-Jan-2006 15:04:05 -0700") + `"`)
+		case imap.FetchRFC822Size:
+			sp()
+			w.WriteString("RFC822.SIZE " + itoa64(m.Size))
+		case imap.FetchEnvelope:
+			sp()
+			w.WriteString("ENVELOPE ")
+			env := part.Envelope
+			if env == nil {
+				env = &message.Envelope{}
+			}
+			w.Envelope(env)
+		case imap.FetchBody:
+			sp()
+			w.WriteString("BODY ")
+			w.BodyStructure(part, false)
+		case imap.FetchBodyStructure:
+			sp()
+			w.WriteString("BODYSTRUCTURE ")
+			w.BodyStructure(part, true)
+		case imap.FetchBinarySize:
+			sp()
+			w.WriteString(it.name + " " + itoa64(outs[i].size))
+		default:
+			sp()
+			w.WriteString(it.name + " ")
+			writeLiteral(w, outs[i].data, outs[i].bin)
+		}
+	}
+	if extraFlags {
+		sp()
+		w.WriteString("FLAGS " + s.flagList(m))
+	}
+	w.WriteString(")\r\n")
+	return nil
+}
+
+// writeLiteral writes content as a literal ("" when empty); binary
+// content holding NUL goes as literal8 (RFC 3516 §4.2).
+func writeLiteral(w *imap.Writer, data []byte, binary bool) {
+	if len(data) == 0 {
+		w.WriteString(`""`)
+		return
+	}
+	if binary && bytes.IndexByte(data, 0) >= 0 {
+		// A bytes.Reader of len(data) cannot come up short.
+		_ = w.Literal8(int64(len(data)), bytes.NewReader(data))
+		return
+	}
+	w.LiteralBytes(data)
+}
+
+func binaryError(err error) error {
+	switch {
+	case errors.Is(err, message.ErrUnknownCTE):
+		return no("UNKNOWN-CTE", "Unknown Content-Transfer-Encoding.")
+	case errors.Is(err, message.ErrInvalidContent):
+		return no("PARSE", "Invalid content.")
+	}
+	return err
+}
+
+// loadPart returns the MIME tree of a message, from the cache when it
+// holds a valid one.
+func (s *Session) loadPart(uid uint32) (*message.Part, error) {
+	if data, ok := s.mbox.Cache(uid, cacheMIME); ok {
+		p := new(message.Part)
+		if p.UnmarshalBinary(data) == nil {
+			return p, nil
+		}
+	}
+	msg, err := s.loadMessage(uid)
+	if err != nil {
+		return nil, err
+	}
+	return msg.Root, nil
+}
+
+// loadMessage reads a message and pairs it with its cached tree, parsing
+// (and caching) the tree when there is none or it does not fit.
+func (s *Session) loadMessage(uid uint32) (*message.Message, error) {
+	b, err := s.mbox.Open(uid)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	raw := make([]byte, b.Size())
+	if n, err := b.ReadAt(raw, 0); n != len(raw) {
+		return nil, storage.Errorf("fetch", s.mbox.Name(), storage.ErrTemporary, err)
+	}
+	if data, ok := s.mbox.Cache(uid, cacheMIME); ok {
+		p := new(message.Part)
+		if p.UnmarshalBinary(data) == nil {
+			if m, err := message.New(raw, p); err == nil {
+				return m, nil
+			}
+		}
+	}
+	m := message.Parse(raw)
+	if data, err := m.Root.MarshalBinary(); err == nil {
+		if err := s.mbox.SetCache(uid, cacheMIME, data); err != nil {
+			s.log.Debug("caching MIME structure failed", zapErr(err))
+		}
+	}
+	return m, nil
+}

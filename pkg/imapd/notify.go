@@ -1,0 +1,108 @@
+package imapd
+
+import (
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/cote-mail/cote/pkg/storage"
+)
+
+func zapErr(err error) zap.Field { return zap.Error(err) }
+
+// sync reports what changed in the selected mailbox since the last sync:
+// EXPUNGE, EXISTS (and RECENT for IMAP4rev1) and FETCH FLAGS. With force
+// false it syncs only when the store signalled a change or the session
+// changed the mailbox through another handle. With allowExpunge false it
+// does nothing: the view must not change during a command that uses
+// sequence numbers.
+func (s *Session) sync(force, allowExpunge bool) error {
+	if s.mbox == nil || !allowExpunge {
+		return nil
+	}
+	signalled := false
+	select {
+	case <-s.mbox.Notify():
+		signalled = true
+	default:
+	}
+	if !force && !signalled && !s.needSync {
+		return nil
+	}
+	s.needSync = false
+	before := s.mbox.Count()
+	ch, err := s.mbox.Sync()
+	if err != nil {
+		return err
+	}
+	for _, seq := range ch.Expunged {
+		s.w.WriteString("* " + itoa(seq) + " EXPUNGE\r\n")
+	}
+	if len(s.mbox.Keywords()) != s.keywords {
+		s.writeFlags()
+	}
+	if n := s.mbox.Count(); n != before-uint32(len(ch.Expunged)) {
+		s.w.WriteString("* " + itoa(n) + " EXISTS\r\n")
+		if !s.rev2 {
+			s.w.WriteString("* " + itoa(ch.Recent) + " RECENT\r\n")
+		}
+	}
+	for _, uid := range ch.FlagsChanged {
+		m, err := s.mbox.Message(uid)
+		if err != nil {
+			continue
+		}
+		seq := s.mbox.Seq(uid)
+		if seq == 0 {
+			continue
+		}
+		s.w.WriteString("* " + itoa(seq) + " FETCH (UID " + itoa(uid) + " FLAGS " + s.flagList(m) + ")\r\n")
+	}
+	return nil
+}
+
+// flagList renders the FLAGS of m, with \Recent for IMAP4rev1 sessions.
+func (s *Session) flagList(m storage.Message) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	n := 0
+	add := func(f string) {
+		if n > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(f)
+		n++
+	}
+	for _, f := range m.Flags.Names() {
+		add(f)
+	}
+	if !s.rev2 && s.mbox.Recent(m.UID) {
+		add(`\Recent`)
+	}
+	for _, k := range m.Keywords {
+		add(k)
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// writeFlags sends FLAGS and PERMANENTFLAGS of the selected mailbox.
+func (s *Session) writeFlags() {
+	sys := `\Answered \Flagged \Deleted \Seen \Draft`
+	kws := s.mbox.Keywords()
+	s.keywords = len(kws)
+	all := sys
+	if len(kws) > 0 {
+		all += " " + strings.Join(kws, " ")
+	}
+	s.w.WriteString("* FLAGS (" + all + ")\r\n")
+	if s.mbox.ReadOnly() {
+		s.w.WriteString("* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n")
+		return
+	}
+	perm := all
+	if s.mbox.CanCreateKeywords() {
+		perm += ` \*`
+	}
+	s.w.WriteString("* OK [PERMANENTFLAGS (" + perm + ")] Flags permitted.\r\n")
+}

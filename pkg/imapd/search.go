@@ -1,0 +1,339 @@
+package imapd
+
+import (
+	"bytes"
+	"mime"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cote-mail/cote/pkg/imap"
+	"github.com/cote-mail/cote/pkg/imap/charset"
+	"github.com/cote-mail/cote/pkg/message"
+	"github.com/cote-mail/cote/pkg/storage"
+)
+
+// searchKey is a search program node with its sets resolved against the
+// session's view and its strings prepared for matching.
+type searchKey struct {
+	op   string
+	str  string // header name
+	str2 string // lower-cased needle
+	num  int64
+	date time.Time // midnight, server time zone
+	flag storage.Flags
+	uids map[uint32]bool
+	kids []*searchKey
+}
+
+// compile turns pkg/imap's parsed program into a searchKey tree.
+func (s *Session) compile(k imap.SearchKey) (*searchKey, error) {
+	out := &searchKey{}
+	switch k.Op {
+	case imap.SearchAll:
+		out.op = "ALL"
+	case imap.SearchAnd, imap.SearchOr, imap.SearchNot:
+		out.op = map[imap.SearchOp]string{imap.SearchAnd: "AND", imap.SearchOr: "OR", imap.SearchNot: "NOT"}[k.Op]
+		for _, sub := range k.Sub {
+			kid, err := s.compile(sub)
+			if err != nil {
+				return nil, err
+			}
+			out.kids = append(out.kids, kid)
+		}
+	case imap.SearchSeq, imap.SearchUID:
+		uids, err := s.resolveParsed(k.Set, k.Op == imap.SearchUID)
+		if err != nil {
+			return nil, err
+		}
+		out.op, out.uids = "SET", toSet(uids)
+	case imap.SearchFlag, imap.SearchNoFlag:
+		if f, ok := storage.ParseFlag(k.Flag); ok {
+			out.op, out.flag = "FLAG", f
+		} else {
+			out.op, out.str = "KEYWORD", k.Flag
+		}
+		if k.Op == imap.SearchNoFlag {
+			out = &searchKey{op: "NOT", kids: []*searchKey{out}}
+		}
+	case imap.SearchRecent:
+		out.op = "RECENT"
+	case imap.SearchHeader:
+		out.op, out.str, out.str2 = "HEADER", k.Field, strings.ToLower(k.Value)
+	case imap.SearchBody:
+		out.op, out.str2 = "BODY", strings.ToLower(k.Value)
+	case imap.SearchText:
+		out.op, out.str2 = "TEXT", strings.ToLower(k.Value)
+	case imap.SearchBefore, imap.SearchOn, imap.SearchSince, imap.SearchSentBefore, imap.SearchSentOn, imap.SearchSentSince:
+		out.op = k.Op.String()
+		y, m, d := k.Date.Date()
+		out.date = time.Date(y, m, d, 0, 0, 0, 0, time.Local)
+	case imap.SearchLarger, imap.SearchSmaller:
+		out.op, out.num = k.Op.String(), k.Size
+	default:
+		return nil, bad("Unsupported search key %s.", k.Op)
+	}
+	return out, nil
+}
+
+func toSet(uids []uint32) map[uint32]bool {
+	m := make(map[uint32]bool, len(uids))
+	for _, u := range uids {
+		m[u] = true
+	}
+	return m
+}
+
+// searchMsg loads what the keys need, once per message.
+type searchMsg struct {
+	s   *Session
+	m   storage.Message
+	msg *message.Message
+	err error
+	hdr []message.Field
+}
+
+func (sm *searchMsg) load() *message.Message {
+	if sm.msg == nil && sm.err == nil {
+		sm.msg, sm.err = sm.s.loadMessage(sm.m.UID)
+	}
+	return sm.msg
+}
+
+func (sm *searchMsg) header() []message.Field {
+	if sm.hdr == nil {
+		if m := sm.load(); m != nil {
+			sm.hdr = m.PartHeader(m.Root)
+		}
+	}
+	return sm.hdr
+}
+
+var wordDecoder = mime.WordDecoder{}
+
+// headerContains matches a header field by name ("" any) whose decoded
+// value contains needle (lower-case).
+func (sm *searchMsg) headerContains(name, needle string) bool {
+	for _, f := range sm.header() {
+		if name != "" && !strings.EqualFold(f.Name, name) {
+			continue
+		}
+		v := string(f.Value)
+		if d, err := wordDecoder.DecodeHeader(v); err == nil {
+			v = d
+		}
+		if strings.Contains(strings.ToLower(v), needle) {
+			return true
+		}
+	}
+	return false
+}
+
+// bodyContains searches the decoded text of every leaf part.
+func (sm *searchMsg) bodyContains(needle string) bool {
+	m := sm.load()
+	if m == nil {
+		return false
+	}
+	nb := []byte(needle)
+	var walk func(p *message.Part, path []int) bool
+	walk = func(p *message.Part, path []int) bool {
+		if len(p.Children) > 0 {
+			for i, c := range p.Children {
+				next := append(append([]int(nil), path...), i+1)
+				if p.IsMessage() {
+					next = path
+				}
+				if walk(c, next) {
+					return true
+				}
+			}
+			return false
+		}
+		var data []byte
+		if len(path) == 0 {
+			data = m.Fetch(message.Section{Specifier: message.SpecText})
+		} else if d, err := m.Binary(message.Section{Path: path}); err == nil {
+			data = d
+		} else {
+			data = m.Fetch(message.Section{Path: path})
+		}
+		return bytes.Contains(bytes.ToLower(data), nb)
+	}
+	return walk(m.Root, nil)
+}
+
+func dayOf(t time.Time) time.Time {
+	y, mo, d := t.In(time.Local).Date()
+	return time.Date(y, mo, d, 0, 0, 0, 0, time.Local)
+}
+
+func (sm *searchMsg) sentDate() (time.Time, bool) {
+	for _, f := range sm.header() {
+		if strings.EqualFold(f.Name, "Date") {
+			t, err := mail.ParseDate(strings.TrimSpace(string(f.Value)))
+			if err != nil {
+				return time.Time{}, false
+			}
+			// RFC 9051 §6.4.4: the date in its own time zone.
+			y, mo, d := t.Date()
+			return time.Date(y, mo, d, 0, 0, 0, 0, time.Local), true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (sm *searchMsg) match(k *searchKey) bool {
+	m := sm.m
+	switch k.op {
+	case "ALL":
+		return true
+	case "AND":
+		for _, kid := range k.kids {
+			if !sm.match(kid) {
+				return false
+			}
+		}
+		return true
+	case "NOT":
+		return !sm.match(k.kids[0])
+	case "OR":
+		return sm.match(k.kids[0]) || sm.match(k.kids[1])
+	case "SET":
+		return k.uids[m.UID]
+	case "FLAG":
+		return m.Flags&k.flag != 0
+	case "RECENT":
+		return sm.s.mbox.Recent(m.UID)
+	case "KEYWORD":
+		for _, kw := range m.Keywords {
+			if strings.EqualFold(kw, k.str) {
+				return true
+			}
+		}
+		return false
+	case "LARGER":
+		return m.Size > k.num
+	case "SMALLER":
+		return m.Size < k.num
+	case "BEFORE":
+		return dayOf(m.InternalDate).Before(k.date)
+	case "ON":
+		return dayOf(m.InternalDate).Equal(k.date)
+	case "SINCE":
+		return !dayOf(m.InternalDate).Before(k.date)
+	case "SENTBEFORE", "SENTON", "SENTSINCE":
+		d, ok := sm.sentDate()
+		if !ok {
+			return false
+		}
+		switch k.op {
+		case "SENTBEFORE":
+			return d.Before(k.date)
+		case "SENTON":
+			return d.Equal(k.date)
+		}
+		return !d.Before(k.date)
+	case "HEADER":
+		if k.str2 == "" {
+			for _, f := range sm.header() {
+				if strings.EqualFold(f.Name, k.str) {
+					return true
+				}
+			}
+			return false
+		}
+		return sm.headerContains(k.str, k.str2)
+	case "BODY":
+		return sm.bodyContains(k.str2)
+	case "TEXT":
+		return sm.headerContains("", k.str2) || sm.bodyContains(k.str2)
+	}
+	return false
+}
+
+// cmdSearch: SEARCH and UID SEARCH, RFC 9051 §6.4.4, with ESEARCH return
+// options (RFC 4731) and SAVE (RFC 5182).
+func cmdSearch(s *Session, c *cmdCtx) error {
+	parsed, err := imap.ParseSearch(c.args, !s.rev2, charset.Decode)
+	if err != nil {
+		return err
+	}
+	prog, err := s.compile(parsed.Key)
+	if err != nil {
+		return err
+	}
+	ret := parsed.Return
+	if ret == nil && s.rev2 {
+		// RFC 9051 §6.4.4: IMAP4rev2 answers SEARCH with ESEARCH.
+		ret = &imap.SearchReturn{All: true}
+	}
+	var hits []uint32 // UIDs, ascending
+	err = s.mbox.Messages(nil, func(m storage.Message) error {
+		if err := c.ctx.Err(); err != nil {
+			return &ioError{errShutdown}
+		}
+		sm := &searchMsg{s: s, m: m}
+		if sm.match(prog) {
+			hits = append(hits, m.UID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	nums := hits
+	if !c.uid {
+		nums = make([]uint32, len(hits))
+		for i, u := range hits {
+			nums[i] = s.mbox.Seq(u)
+		}
+	}
+	if ret != nil && ret.Save {
+		// RFC 5182 §2.4: with MIN or MAX (and not ALL or COUNT) only
+		// those are saved.
+		switch {
+		case len(hits) == 0 || ret.All || ret.Count || (!ret.Min && !ret.Max):
+			s.searchRes = hits
+		case ret.Min && ret.Max && len(hits) > 1:
+			s.searchRes = []uint32{hits[0], hits[len(hits)-1]}
+		case ret.Min:
+			s.searchRes = hits[:1]
+		default:
+			s.searchRes = hits[len(hits)-1:]
+		}
+	}
+	if ret == nil {
+		s.w.WriteString("* SEARCH")
+		for _, n := range nums {
+			s.w.WriteString(" " + itoa(n))
+		}
+		s.w.CRLF()
+		return nil
+	}
+	if ret.Save && !ret.Min && !ret.Max && !ret.All && !ret.Count {
+		// RFC 5182 §2.4: SAVE alone produces no ESEARCH response.
+		return nil
+	}
+	s.w.WriteString(`* ESEARCH (TAG `)
+	s.w.String(c.tag)
+	s.w.WriteString(")")
+	if c.uid {
+		s.w.WriteString(" UID")
+	}
+	if ret.Min && len(nums) > 0 {
+		s.w.WriteString(" MIN " + itoa(nums[0]))
+	}
+	if ret.Max && len(nums) > 0 {
+		s.w.WriteString(" MAX " + itoa(nums[len(nums)-1]))
+	}
+	if ret.All && len(nums) > 0 {
+		s.w.WriteString(" ALL " + formatSet(nums))
+	}
+	if ret.Count {
+		s.w.WriteString(" COUNT " + strconv.Itoa(len(nums)))
+	}
+	s.w.CRLF()
+	return nil
+}

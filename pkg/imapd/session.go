@@ -1,0 +1,297 @@
+package imapd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cote-mail/cote/pkg/imap"
+	"github.com/cote-mail/cote/pkg/storage"
+)
+
+// Defaults of Config.
+const (
+	// DefaultIdleTimeout is RFC 9051 §5.4's minimum autologout timer (30
+	// minutes); IDLE is exempt, it keeps the connection alive.
+	DefaultIdleTimeout = 30 * time.Minute
+	// DefaultKeepalive is how often an idling client gets "* OK Still
+	// here": Dovecot's imap_idle_notify_interval (2 minutes), short enough
+	// for NAT boxes that forget idle TCP flows.
+	DefaultKeepalive = 2 * time.Minute
+	// DefaultWriteTimeout bounds one flush to a client that stopped
+	// reading.
+	DefaultWriteTimeout = 5 * time.Minute
+	// DefaultAppendLimit is the largest message APPEND accepts (APPENDLIMIT,
+	// RFC 7889) when none is configured; the whole literal is held in
+	// memory, so it must stay far below the process memory limit.
+	DefaultAppendLimit = 50 << 20
+	// maxBadCommands is Dovecot's CLIENT_MAX_BAD_COMMANDS after login:
+	// 20 BAD replies in a row end the session.
+	maxBadCommands = 20
+)
+
+// Config is what a Session needs from the settings.
+type Config struct {
+	// Limits bound the command reader; MaxLiteral and MaxCommand are
+	// raised to AppendLimit (plus one line) so APPEND can carry a message.
+	Limits imap.Limits
+	// AppendLimit is the APPENDLIMIT advertised and enforced.
+	AppendLimit int64
+	// IdleTimeout closes a session that sent nothing for this long
+	// (outside IDLE).
+	IdleTimeout time.Duration
+	// Keepalive is the interval of untagged OKs during IDLE.
+	Keepalive time.Duration
+	// WriteTimeout bounds each flush.
+	WriteTimeout time.Duration
+	// Log is used when NewSession gets a nil logger.
+	Log *zap.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.AppendLimit <= 0 {
+		c.AppendLimit = DefaultAppendLimit
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.Keepalive <= 0 {
+		c.Keepalive = DefaultKeepalive
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.Limits.MaxLiteral < c.AppendLimit {
+		c.Limits.MaxLiteral = c.AppendLimit
+	}
+	if c.Limits.MaxLine <= 0 {
+		c.Limits.MaxLine = imap.DefaultMaxLine
+	}
+	if min := c.AppendLimit + int64(c.Limits.MaxLine); c.Limits.MaxCommand < min {
+		c.Limits.MaxCommand = min
+	}
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	return c
+}
+
+type state uint8
+
+const (
+	stateAuth state = 1 << iota
+	stateSelected
+	stateLogout
+)
+
+// Session is one authenticated client. It is used by one goroutine (the
+// one that runs Serve).
+type Session struct {
+	cfg  Config
+	user *storage.User
+	conn net.Conn
+	log  *zap.Logger
+
+	r *imap.Reader
+	w *imap.Writer
+
+	state state
+	mbox  storage.Mailbox // the selected mailbox in stateSelected
+	// rev2 is set by ENABLE IMAP4rev2: RFC 9051 rules from then on (no
+	// \Recent, ESEARCH answers to SEARCH, LIST rules).
+	rev2 bool
+	// searchRes is the SEARCHRES "$" variable (RFC 5182): UIDs, so a
+	// later EXPUNGE does not shift it.
+	searchRes []uint32
+	// needSync asks the dispatcher to Sync after the command (a change to
+	// the selected mailbox made by this session through another handle).
+	needSync bool
+	bad      int
+	in       *flushReader
+	// keywords is how many keywords the last FLAGS response announced.
+	keywords int
+}
+
+// flushReader flushes the pending responses before it reads from the
+// connection: the reader asks for more input only when no complete
+// command is buffered, so this is the corking rule (and it holds for a
+// pipelined blank line or half a command too). IDLE turns it off while
+// its helper goroutine reads, since only the session goroutine writes.
+type flushReader struct {
+	r  io.Reader
+	s  *Session
+	on bool
+}
+
+func (f *flushReader) Read(p []byte) (int, error) {
+	if f.on {
+		if err := f.s.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return f.r.Read(p)
+}
+
+// NewSession returns a session for user over conn. log may be nil (the
+// Config's is used then).
+func NewSession(cfg Config, user *storage.User, conn net.Conn, log *zap.Logger) *Session {
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = cfg.Log
+	}
+	return &Session{cfg: cfg, user: user, conn: conn, log: log, state: stateAuth}
+}
+
+// errShutdown ends a session because its context was cancelled.
+var errShutdown = errors.New("imapd: server shutting down")
+
+// Serve runs the session until LOGOUT, an I/O error, the idle timeout or
+// ctx's cancellation (which sends "* BYE Server shutting down."). The
+// preamble is client input the login process already read; greetTag ""
+// greets with "* PREAUTH", otherwise the pending LOGIN or AUTHENTICATE is
+// answered with "greetTag OK [CAPABILITY ...] Logged in". Serve closes the
+// selected mailbox but neither the connection nor the user.
+func (s *Session) Serve(ctx context.Context, preamble []byte, greetTag string) error {
+	var in io.Reader = s.conn
+	if len(preamble) > 0 {
+		in = io.MultiReader(bytes.NewReader(preamble), s.conn)
+	}
+	s.in = &flushReader{r: in, s: s, on: true}
+	s.r = imap.NewReader(s.in, s.cfg.Limits)
+	s.r.Continue = s.continueLiteral
+	s.w = imap.NewWriter(s.conn)
+	defer s.closeMailbox()
+
+	stop := context.AfterFunc(ctx, func() {
+		// Unblocks a read; the loop then sees ctx done and says BYE.
+		_ = s.conn.SetReadDeadline(time.Now())
+	})
+	defer stop()
+
+	caps := strings.Join(s.capabilities(), " ")
+	if greetTag == "" {
+		s.w.Untagged("PREAUTH [CAPABILITY " + caps + "] Logged in as " + s.user.Name())
+	} else {
+		s.w.Tagged(greetTag, "OK", "CAPABILITY "+caps, "Logged in")
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	for s.state != stateLogout {
+		if ctx.Err() != nil {
+			return s.bye("Server shutting down.", errShutdown)
+		}
+		_ = s.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		cmd, err := s.r.ReadCommand()
+		if err != nil {
+			if ctx.Err() != nil {
+				return s.bye("Server shutting down.", errShutdown)
+			}
+			if done, rerr := s.readError(err); done {
+				return rerr
+			}
+		} else if err := s.dispatch(ctx, cmd); err != nil {
+			if ctx.Err() != nil && errors.Is(err, errShutdown) {
+				return s.bye("Server shutting down.", errShutdown)
+			}
+			return err
+		}
+		if s.bad >= maxBadCommands {
+			return s.bye("Too many invalid IMAP commands.", errors.New("imapd: too many bad commands"))
+		}
+		if !s.r.Pipelined() {
+			if err := s.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return s.flush()
+}
+
+// readError answers a failed ReadCommand; done reports that the session
+// ends, with the error to return.
+func (s *Session) readError(err error) (done bool, _ error) {
+	var se *imap.SyntaxError
+	var le *imap.LiteralError
+	var fe *imap.FatalError
+	var ne net.Error
+	switch {
+	case errors.As(err, &se):
+		s.bad++
+		msg := se.Msg
+		if se.Name != "" {
+			msg = "Error in IMAP command " + se.Name + ": " + se.Msg
+		}
+		s.w.Tagged(se.Tag, "BAD", "", msg)
+		return false, nil
+	case errors.As(err, &le):
+		if errors.Is(le.Err, imap.ErrLiteralTooLarge) {
+			if le.Name == "APPEND" {
+				s.w.Tagged(le.Tag, "NO", "TOOBIG", "Message too large.")
+			} else {
+				s.w.Tagged(le.Tag, "BAD", "", "Literal too large.")
+			}
+		} else {
+			s.w.Tagged(le.Tag, "BAD", "", "Literal refused.")
+		}
+		return false, nil
+	case errors.As(err, &fe):
+		return true, s.bye(fe.Msg, err)
+	case errors.As(err, &ne) && ne.Timeout():
+		return true, s.bye("Disconnected for inactivity.", err)
+	}
+	return true, err
+}
+
+// continueLiteral accepts a synchronizing literal within the limits
+// (the reader checked them) with "+ OK".
+func (s *Session) continueLiteral(tag, name string, size int64) error {
+	s.w.Continue("OK")
+	return s.flush()
+}
+
+// flush writes the buffered responses within the write timeout.
+func (s *Session) flush() error {
+	if s.w.Buffered() == 0 {
+		return nil
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	return s.w.Flush()
+}
+
+// bye says BYE and returns cause.
+func (s *Session) bye(text string, cause error) error {
+	s.w.Untagged("BYE " + text)
+	_ = s.flush()
+	s.state = stateLogout
+	return cause
+}
+
+func (s *Session) closeMailbox() {
+	if s.mbox != nil {
+		if err := s.mbox.Close(); err != nil {
+			s.log.Warn("closing mailbox failed", zap.Error(err))
+		}
+		s.mbox = nil
+	}
+	if s.state == stateSelected {
+		s.state = stateAuth
+	}
+}
+
+// capabilities is the post-login CAPABILITY list: only what is fully
+// implemented.
+func (s *Session) capabilities() []string {
+	return []string{
+		"IMAP4rev1", "IMAP4rev2", "LITERAL+", "ENABLE", "IDLE", "NAMESPACE", "ID",
+		"UIDPLUS", "MOVE", "CHILDREN", "UNSELECT", "SPECIAL-USE",
+		"LIST-EXTENDED", "LIST-STATUS", "ESEARCH", "SEARCHRES", "STATUS=SIZE",
+		"APPENDLIMIT=" + itoa64(s.cfg.AppendLimit), "BINARY", "MULTIAPPEND",
+	}
+}
