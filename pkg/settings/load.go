@@ -112,9 +112,10 @@ func (l *loader) setting(sec *Section, n *config.Node, service string) {
 	v := Value{Raw: n.Value, Pos: n.Pos, FromFile: n.FromFile}
 	switch sec.Kind {
 	case KindPlugin:
-		// Plugin settings only configure mail_plugins, which are refused
-		// unless at their default: without a plugin they do nothing, in
-		// Dovecot as here.
+		// Plugin settings configure mail_plugins. The one plugin cote has,
+		// quota, reads its keys through pkg/mailuser, which refuses quota
+		// keys it does not honour; keys of plugins that are not loaded do
+		// nothing, in Dovecot as here (mail_plugins refuses those plugins).
 		sec.Values[n.Key] = v
 		return
 	case KindDict:
