@@ -2,7 +2,7 @@
 // mail_uid with the login/imap listener, on which imap-login hands over
 // authenticated clients (ARCHITECTURE.md, contract 4). pkg/postlogin
 // receives and redeems each handoff, pkg/imapd serves the session; main
-// only wires them. Build it with CGO_ENABLED=0 (the privilege drop needs
+// only wires them, with the session limits from the settings (config.go). Build it with CGO_ENABLED=0 (the privilege drop needs
 // AllThreadsSyscall).
 package main
 
@@ -20,7 +20,7 @@ import (
 
 func main() {
 	service.Main(func(ctx context.Context, rt *service.Runtime) error {
-		icfg := imapd.Config{Log: rt.Log}
+		icfg := sessionConfig(rt.Settings.Protocol("imap"), rt.Log)
 		srv := postlogin.New(rt.Settings, postlogin.Protocol{
 			Name: "imap",
 			Refuse: func(conn net.Conn, tag, code, text string) error {

@@ -40,7 +40,8 @@
 // Sockets (settings/services.go): base_dir/anvil, mode 0600 owned by
 // default_internal_user, for auth (which runs as that user) and root
 // (coteadm); base_dir/login/anvil, mode 0666 inside the login chroot
-// directory that only login processes can traverse.
+// directory that only login processes can traverse; base_dir/anvil-postlogin,
+// mode 0600 owned by mail_uid, for the post-login processes (pkg/postlogin).
 //
 // Imports: none of cote's packages, so the auth service, login and
 // post-login processes and coteadm can all link the client. cmd/anvil

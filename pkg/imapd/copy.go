@@ -9,10 +9,12 @@ import (
 // mailbox itself when it is the same one (its view learns of the new
 // messages at the next Sync), another handle otherwise. close releases it.
 func (s *Session) openTarget(name string) (mb storage.Mailbox, close func(), err error) {
-	if s.mbox != nil && s.mbox.Name() == name && !s.mbox.ReadOnly() {
+	if s.isSelected(name) && !s.mbox.ReadOnly() {
 		return s.mbox, func() {}, nil
 	}
-	mb, err = s.user.Open(name, false)
+	// OpenSave, not Open: a handle that only receives messages must not
+	// claim \Recent, which belongs to the next session selecting it.
+	mb, err = s.user.OpenSave(name)
 	if err != nil {
 		if storage.KindOf(err) == storage.ErrNotFound {
 			// RFC 9051 §6.3.12: TRYCREATE tells the client to CREATE first.

@@ -8,7 +8,8 @@
 // (NAMESPACE), 2971 (ID), 3691 (UNSELECT), 4315 (UIDPLUS), 6851 (MOVE),
 // 3348 (CHILDREN), 6154 (SPECIAL-USE), 5258 and 5819 (LIST-EXTENDED,
 // LIST-STATUS), 4731 (ESEARCH), 5182 (SEARCHRES), 8438 (STATUS=SIZE),
-// 7889 (APPENDLIMIT), 3516 (BINARY), 3502 (MULTIAPPEND), 7888 (LITERAL+).
+// 7889 (APPENDLIMIT), 3516 (BINARY), 3502 (MULTIAPPEND), 7888 (LITERAL+, or LITERAL- when
+// Config.Limits.MaxNonSync is set).
 //
 // Structure: one command table (table.go) maps a command name ("UID
 // FETCH" is a two-word key) to its handler, the states it is allowed in

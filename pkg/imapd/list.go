@@ -277,7 +277,14 @@ func (s *Session) listAttrs(mi storage.MailboxInfo, exists, subscribed bool, o l
 	if !exists {
 		a = append(a, `\NonExistent`)
 	} else {
-		if mi.NoSelect {
+		switch {
+		case mi.NonExistent && (o.extended || s.rev2):
+			// RFC 9051 §7.3.1 and RFC 5258 §3: a level that is only
+			// the parent of others is \NonExistent (which implies
+			// \Noselect); IMAP4rev1 clients without LIST-EXTENDED
+			// syntax get \Noselect, as from Dovecot.
+			a = append(a, `\NonExistent`)
+		case mi.NoSelect:
 			a = append(a, `\Noselect`)
 		}
 		if mi.NoInferiors {

@@ -48,6 +48,7 @@ func cmdSelect(s *Session, c *cmdCtx) error {
 		return err
 	}
 	s.mbox = mb
+	s.mboxName = name
 	s.state = stateSelected
 	s.searchRes = nil
 	s.writeFlags()
@@ -134,7 +135,7 @@ func cmdDelete(s *Session, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	if s.mbox != nil && s.mbox.Name() == name {
+	if s.isSelected(name) {
 		// Dovecot refuses to delete the selected mailbox; the session's
 		// view would point at nothing.
 		return no("CANNOT", "Can't delete a selected mailbox.")
@@ -193,6 +194,26 @@ func cmdNamespace(s *Session, c *cmdCtx) error {
 	return nil
 }
 
+// isSelected reports whether the full name is the selected mailbox: both
+// names go through the user's namespace mapping, since the store's
+// Mailbox.Name is relative to its namespace ("Sent" for "INBOX.Sent"
+// with `prefix = INBOX.`), and one mailbox may have several spellings
+// (INBOX is case-insensitive, also as a namespace prefix).
+func (s *Session) isSelected(name string) bool {
+	if s.mbox == nil {
+		return false
+	}
+	if name == s.mboxName {
+		return true
+	}
+	ns, store, err := s.user.Resolve(name)
+	if err != nil {
+		return false
+	}
+	sns, sstore, err := s.user.Resolve(s.mboxName)
+	return err == nil && ns == sns && store == sstore
+}
+
 // nsOf returns the namespace that holds a full name.
 func (s *Session) nsOf(name string) *storage.Namespace {
 	var best *storage.Namespace
@@ -248,7 +269,7 @@ func (s *Session) parseStatusItems(a imap.Arg) ([]string, error) {
 func (s *Session) writeStatus(name string, items []string) error {
 	var st storage.Status
 	var err error
-	if s.mbox != nil && s.mbox.Name() == name {
+	if s.isSelected(name) {
 		st, err = s.mbox.Status()
 	} else {
 		st, err = s.user.Status(name)

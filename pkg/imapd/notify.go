@@ -38,7 +38,7 @@ func (s *Session) sync(force, allowExpunge bool) error {
 	for _, seq := range ch.Expunged {
 		s.w.WriteString("* " + itoa(seq) + " EXPUNGE\r\n")
 	}
-	if len(s.mbox.Keywords()) != s.keywords {
+	if ch.NewKeywords {
 		s.writeFlags()
 	}
 	if n := s.mbox.Count(); n != before-uint32(len(ch.Expunged)) {
@@ -89,8 +89,8 @@ func (s *Session) flagList(m storage.Message) string {
 // writeFlags sends FLAGS and PERMANENTFLAGS of the selected mailbox.
 func (s *Session) writeFlags() {
 	sys := `\Answered \Flagged \Deleted \Seen \Draft`
+	// Keywords records the set as announced (storage.Mailbox.Keywords).
 	kws := s.mbox.Keywords()
-	s.keywords = len(kws)
 	all := sys
 	if len(kws) > 0 {
 		all += " " + strings.Join(kws, " ")

@@ -114,8 +114,9 @@ type Session struct {
 	needSync bool
 	bad      int
 	in       *flushReader
-	// keywords is how many keywords the last FLAGS response announced.
-	keywords int
+	// mboxName is the full IMAP name the selected mailbox was opened by
+	// (s.mbox.Name() is the store's name, without namespace mapping).
+	mboxName string
 }
 
 // flushReader flushes the pending responses before it reads from the
@@ -231,7 +232,11 @@ func (s *Session) readError(err error) (done bool, _ error) {
 		s.w.Tagged(se.Tag, "BAD", "", msg)
 		return false, nil
 	case errors.As(err, &le):
-		if errors.Is(le.Err, imap.ErrLiteralTooLarge) {
+		if errors.Is(le.Err, imap.ErrTooManyLiterals) {
+			// RFC 5530 LIMIT: the command was well-formed, a server
+			// limit refused it; the client sent no literal data.
+			s.w.Tagged(le.Tag, "NO", "LIMIT", "Too many literals.")
+		} else if errors.Is(le.Err, imap.ErrLiteralTooLarge) {
 			if le.Name == "APPEND" {
 				s.w.Tagged(le.Tag, "NO", "TOOBIG", "Message too large.")
 			} else {
@@ -242,6 +247,14 @@ func (s *Session) readError(err error) (done bool, _ error) {
 		}
 		return false, nil
 	case errors.As(err, &fe):
+		if fe.Tag != "" {
+			// RFC 7888 §5: the offending command is answered, then the
+			// connection closes (its literal data is already on the way).
+			s.w.Tagged(fe.Tag, "BAD", fe.Code, fe.Msg)
+			_ = s.flush()
+			s.state = stateLogout
+			return true, err
+		}
 		return true, s.bye(fe.Msg, err)
 	case errors.As(err, &ne) && ne.Timeout():
 		return true, s.bye("Disconnected for inactivity.", err)
@@ -289,9 +302,18 @@ func (s *Session) closeMailbox() {
 // implemented.
 func (s *Session) capabilities() []string {
 	return []string{
-		"IMAP4rev1", "IMAP4rev2", "LITERAL+", "ENABLE", "IDLE", "NAMESPACE", "ID",
+		"IMAP4rev1", "IMAP4rev2", s.literalCap(), "ENABLE", "IDLE", "NAMESPACE", "ID",
 		"UIDPLUS", "MOVE", "CHILDREN", "UNSELECT", "SPECIAL-USE",
 		"LIST-EXTENDED", "LIST-STATUS", "ESEARCH", "SEARCHRES", "STATUS=SIZE",
 		"APPENDLIMIT=" + itoa64(s.cfg.AppendLimit), "BINARY", "MULTIAPPEND",
 	}
+}
+
+// literalCap is LITERAL- (RFC 7888 §5) when non-synchronizing literals
+// are capped (imap_literal_minus), LITERAL+ otherwise.
+func (s *Session) literalCap() string {
+	if s.cfg.Limits.MaxNonSync > 0 {
+		return "LITERAL-"
+	}
+	return "LITERAL+"
 }

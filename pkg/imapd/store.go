@@ -54,7 +54,7 @@ func cmdStore(s *Session, c *cmdCtx) error {
 	if _, err := s.mbox.Store(uids, op, flags, kws, 0); err != nil {
 		return err
 	}
-	if len(s.mbox.Keywords()) != s.keywords {
+	if s.mbox.KeywordsChanged() {
 		// RFC 9051 §7.3.5: FLAGS before any FETCH that shows a new
 		// keyword.
 		s.writeFlags()

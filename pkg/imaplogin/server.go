@@ -166,6 +166,17 @@ func (ss *session) flush() error {
 	return ss.w.Flush()
 }
 
+// goneBye says BYE to a client the service told to go (shutdown, or
+// evicted from a full process) and returns the log reason.
+func (ss *session) goneBye() string {
+	text := ss.c.ByeText()
+	ss.bye(text)
+	if text == login.TextQueueFull {
+		return "connection queue full"
+	}
+	return "shutdown"
+}
+
 // bye sends an untagged BYE and flushes it with a short deadline.
 func (ss *session) bye(text string) {
 	ss.w.Untagged("BYE " + text)
@@ -185,8 +196,7 @@ func (ss *session) run() string {
 			}
 		}
 		if ss.c.ShuttingDown() {
-			ss.bye("Server shutting down.")
-			return "shutdown"
+			return ss.goneBye()
 		}
 		ss.c.PrepareRead()
 		cmd, err := ss.r.ReadCommand()
@@ -268,8 +278,7 @@ func (ss *session) readError(err error) (reason string, done bool) {
 func (ss *session) ioReason(err error) string {
 	switch {
 	case ss.c.ShuttingDown():
-		ss.bye("Server shutting down.")
-		return "shutdown"
+		return ss.goneBye()
 	case ss.c.IsTimeout(err):
 		ss.bye("Disconnected for inactivity.")
 		return "inactivity"

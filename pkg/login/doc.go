@@ -21,6 +21,12 @@
 // client's slot stays taken while it proxies. A control "stop" (reload)
 // leaves proxies running; "shutdown" ends them.
 //
+// Server.EvictOldest is Dovecot's answer to a full service (process_limit
+// reached and a client waiting): the oldest client that has not logged in
+// is told to go ("BYE Connection queue full", Client.ByeText) so its slot
+// frees. Its trigger, the master telling full login processes that a
+// client waits, is not wired yet (pkg/master and pkg/service, issue 5).
+//
 // RFCs: RFC 9051 §6.2.1 and RFC 2595 (STARTTLS), RFC 8314 (implicit TLS).
 //
 // Imports: service, settings, tlsconf, ipc, authproto. It must
@@ -32,7 +38,10 @@
 //     extends past the whole-session deadline before login.
 //   - Once the service context is cancelled, no deadline is extended
 //     (Client.PrepareRead and PrepareWrite set them in the past), so a
-//     blocked read returns at once and the session can say BYE.
+//     blocked read returns at once and the session can say BYE. An
+//     evicted client is treated the same way, one client at a time.
+//   - A client whose handoff has started is never evicted, and an
+//     evicted client is never handed off.
 //   - A connection on an ssl listener is never served in plaintext: with
 //     no TLS configuration it is closed and the problem logged.
 package login

@@ -58,6 +58,19 @@ var ErrHandoff = errors.New("login: post-login service unavailable")
 // the client was not handed off and can still be answered; any other
 // error means the post-login process owns the client.
 func (c *Client) Handoff(ctx context.Context, path string, ex *authproto.Exchange, tag string, preamble []byte) (*Proxy, error) {
+	// From here on the client is not evicted (EvictOldest): it is
+	// logged in. A client evicted just before is not handed off.
+	if !c.markLoggedIn(true) {
+		return nil, fmt.Errorf("%w: the client was evicted", ErrHandoff)
+	}
+	p, err := c.handoff(ctx, path, ex, tag, preamble)
+	if errors.Is(err, ErrHandoff) {
+		c.markLoggedIn(false)
+	}
+	return p, err
+}
+
+func (c *Client) handoff(ctx context.Context, path string, ex *authproto.Exchange, tag string, preamble []byte) (*Proxy, error) {
 	ac := ex.Client()
 	rec := &ipc.Handoff{
 		SessionID: c.ID,

@@ -217,12 +217,18 @@ type Client struct {
 	fields   []zap.Field // the log fields other than tls
 	raw      net.Conn
 	deadline time.Time // end of the whole pre-login session
+	started  time.Time // when the connection was accepted: eviction takes the oldest
 	trusted  bool
 
-	mu      sync.Mutex // guards conn, isTLS and closing
+	mu      sync.Mutex // guards conn, isTLS, closing, loggedIn and evicted
 	conn    net.Conn   // raw, or the TLS connection over it
 	isTLS   bool
 	closing bool // the service is shutting down: deadlines only move to the past
+	// loggedIn is set when the handoff starts: the client belongs to a
+	// post-login process (or the proxy) and is never evicted.
+	loggedIn bool
+	// evicted: EvictOldest told the client to go to make room.
+	evicted bool
 }
 
 func addrPort(a net.Addr) netip.AddrPort {
@@ -248,6 +254,7 @@ func (s *Server) newClient(conn net.Conn, l *service.Listener) *Client {
 		raw:      conn,
 		conn:     conn,
 		deadline: time.Now().Add(s.cfg.Timeouts.Session),
+		started:  time.Now(),
 	}
 	for _, p := range s.cfg.Trusted {
 		if c.Remote.Addr().IsValid() && p.Contains(c.Remote.Addr()) {
@@ -316,11 +323,71 @@ func (c *Client) StartTLSAvailable() bool {
 	return c.srv.cfg.TLS != nil && !c.TLS()
 }
 
-// ShuttingDown reports whether the service asked every client to go.
+// ShuttingDown reports whether the service asked every client to go, or
+// this one (EvictOldest): the session then says ByeText and ends.
 func (c *Client) ShuttingDown() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closing
+}
+
+// ByeText is the BYE text for a client that ShuttingDown tells to go.
+func (c *Client) ByeText() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.evicted {
+		return TextQueueFull
+	}
+	return "Server shutting down."
+}
+
+// TextQueueFull is the BYE text of an evicted client, in Dovecot's words.
+const TextQueueFull = "Connection queue full"
+
+// EvictOldest makes room in a full process, as Dovecot's login processes
+// do when the service is at its process_limit and a new client is
+// waiting: the oldest client that has not logged in is told to go (its
+// session says "BYE Connection queue full" and ends, freeing its slot).
+// It reports whether a client was evicted; clients being handed off or
+// proxied are never chosen.
+func (s *Server) EvictOldest() bool {
+	s.mu.Lock()
+	var oldest *Client
+	for c := range s.clients {
+		c.mu.Lock()
+		ok := !c.loggedIn && !c.closing
+		c.mu.Unlock()
+		if ok && (oldest == nil || c.started.Before(oldest.started)) {
+			oldest = c
+		}
+	}
+	s.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	oldest.mu.Lock()
+	defer oldest.mu.Unlock()
+	if oldest.loggedIn || oldest.closing {
+		// It logged in or left since the scan: evicting another is
+		// the caller's next call.
+		return false
+	}
+	oldest.evicted, oldest.closing = true, true
+	_ = oldest.raw.SetDeadline(time.Now())
+	oldest.Log.Info("evicting: the process is full", zap.Duration("age", time.Since(oldest.started).Round(time.Millisecond)))
+	return true
+}
+
+// markLoggedIn takes the client out of eviction's reach; it fails when
+// the client was evicted first.
+func (c *Client) markLoggedIn(on bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if on && c.evicted {
+		return false
+	}
+	c.loggedIn = on
+	return true
 }
 
 // interrupt runs when the service context is cancelled: it unblocks any

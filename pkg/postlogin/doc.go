@@ -4,7 +4,10 @@
 // socket that a login process sends on login/<proto>, redeems the auth id
 // and cookie with a REQUEST on auth-master, builds the user's mail store
 // configuration (pkg/mailuser) and opens it, and hands the logged-in
-// client to the protocol's session.
+// client to the protocol's session. It counts the sessions with anvil
+// (AnvilSocket: CONNECT while a session lasts), which is what
+// mail_max_userip_connections checks (a login that would exceed it is
+// refused with "NO [LIMIT]" and Dovecot's text) and `coteadm who` lists.
 //
 // Invariants:
 //   - The user is never taken from the record: it is what auth-master
@@ -18,9 +21,14 @@
 //     process).
 //   - Every refusal answers the pending tag through the protocol's Refuse
 //     and closes the client; the cause goes to the log, never to the
-//     client.
+//     client (the connection limit is the one refusal whose text says
+//     why: the user can act on it).
+//   - anvil is advisory, as in Dovecot: when it is down, logins go on
+//     uncounted. After CONNECT and DISCONNECT (which have no reply) a
+//     LOOKUP round trip makes the change visible to other processes
+//     before the login proceeds or the client connection is closed.
 //
-// Imports: ipc, authproto, settings, mailuser, storage, service, log
+// Imports: ipc, authproto, anvil, settings, mailuser, storage, service, log
 // fields through zap. It must not import a protocol package (the protocol
 // plugs in as Protocol) nor auth.
 package postlogin

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cote-mail/cote/pkg/anvil"
 	"github.com/cote-mail/cote/pkg/authproto"
 	"github.com/cote-mail/cote/pkg/ipc"
 	"github.com/cote-mail/cote/pkg/mailuser"
@@ -44,7 +45,7 @@ type Protocol struct {
 	// log fields and the settings filter.
 	Name string
 	// Refuse answers the pending command tag with a failure carrying
-	// the response code (UNAVAILABLE, SERVERBUG) and text.
+	// the response code (UNAVAILABLE, SERVERBUG, LIMIT) and text.
 	Refuse func(conn net.Conn, tag, code, text string) error
 	// Serve runs the session; it returns when the client is done. The
 	// server closes the user and the connection afterwards.
@@ -55,6 +56,9 @@ type Protocol struct {
 type Config struct {
 	// AuthMaster is the auth-master socket; "" means base_dir's.
 	AuthMaster string
+	// Anvil is anvil's socket for post-login processes; "" means
+	// base_dir's AnvilSocket.
+	Anvil string
 	// Drivers are the storage drivers by mail_location scheme.
 	Drivers map[string]storage.Driver
 	Log     *zap.Logger
@@ -75,6 +79,9 @@ type Server struct {
 
 	mu     sync.Mutex // guards master: one auth-master connection shared by all sessions
 	master *authproto.Master
+
+	anvilMu sync.Mutex // guards anvil and serializes admit
+	anvil   *anvil.Client
 }
 
 // New returns a Server for proto with the settings cfg.
@@ -85,19 +92,28 @@ func New(settingsCfg *settings.Config, proto Protocol, cfg Config) *Server {
 	if cfg.AuthMaster == "" {
 		cfg.AuthMaster = filepath.Join(settingsCfg.Root.Get("base_dir"), AuthMasterSocket)
 	}
+	if cfg.Anvil == "" {
+		cfg.Anvil = filepath.Join(settingsCfg.Root.Get("base_dir"), AnvilSocket)
+	}
 	return &Server{
 		cfg: cfg, proto: proto, root: settingsCfg.Protocol(proto.Name),
 		uid: os.Geteuid(), gid: os.Getegid(), check: os.Getenv(ipc.EnvNoPrivsep) != "1",
 	}
 }
 
-// Close closes the auth-master connection.
+// Close closes the auth-master and anvil connections.
 func (s *Server) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.master != nil {
 		s.master.Close()
 		s.master = nil
+	}
+	s.mu.Unlock()
+	s.anvilMu.Lock()
+	defer s.anvilMu.Unlock()
+	if s.anvil != nil {
+		s.anvil.Close()
+		s.anvil = nil
 	}
 }
 
@@ -132,10 +148,11 @@ func (s *Server) Handle(ctx context.Context, conn net.Conn, _ *service.Listener)
 	defer client.Close()
 	log = log.With(zap.String("session", rec.SessionID), zap.String("remote", rec.Remote.String()),
 		zap.String("local", rec.Local.String()), zap.Bool("tls", rec.TLS))
-	refuse := func(code string) {
+	refuseText := func(code, text string) {
 		_ = client.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		_ = s.proto.Refuse(client, rec.Tag, code, textInternal)
+		_ = s.proto.Refuse(client, rec.Tag, code, text)
 	}
+	refuse := func(code string) { refuseText(code, textInternal) }
 
 	if rec.ClientPID != peer {
 		log.Warn("handoff refused: the record names another process than the peer",
@@ -156,6 +173,19 @@ func (s *Server) Handle(ctx context.Context, conn net.Conn, _ *service.Listener)
 		refuse("UNAVAILABLE")
 		return
 	}
+	limit, err := s.userIPLimit(fields)
+	if err != nil {
+		log.Error("login refused: userdb fields", zap.Error(err))
+		refuse("UNAVAILABLE")
+		return
+	}
+	release, err := s.admit(ctx, name, rec.Remote.Addr(), limit, log)
+	if err != nil {
+		log.Info("login refused", zap.Error(err), zap.Int("mail_max_userip_connections", limit))
+		refuseText("LIMIT", limitText(limit))
+		return
+	}
+	defer release()
 	if err := makeHome(ucfg.Home); err != nil {
 		log.Error("login refused: cannot create the home directory", zap.Error(err))
 		refuse("SERVERBUG")

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Type is the syntax of a setting's value.
@@ -187,6 +188,24 @@ var schema = []Setting{
 	{Name: "mail_location", Type: TString, Default: "", Kinds: root, Check: checkMailLocation, Doc: "mail store: maildir:~/Maildir"},
 	{Name: "mail_plugins", Type: TList, Default: "", Kinds: root, Enum: []string{"quota"},
 		Doc: "mail plugins: only quota (plugin { quota = maildir:User quota; quota_rule = *:storage=1G }, read by pkg/mailuser)"},
+	{Name: "mail_max_userip_connections", Type: TUint, Default: "10", Kinds: root,
+		Doc: "most post-login sessions of one user from one IP per protocol (counted by anvil); 0 = no limit"},
+
+	// Root: IMAP sessions (cmd/imap).
+	{Name: "imap_max_line_length", Type: TSize, Default: "64k", Kinds: root, Check: func(v string) string {
+		if n, _ := ParseSize(v); n < 1024 || n > 1<<30 {
+			return "must be between 1k and 1G: every command line is held in memory"
+		}
+		return ""
+	}, Doc: "longest IMAP command line (between literals) after login; longer closes the connection"},
+	{Name: "imap_idle_notify_interval", Type: TTime, Default: "2 mins", Kinds: root, Check: func(v string) string {
+		if d, _ := ParseDuration(v); d < time.Second {
+			return "must be at least 1 sec"
+		}
+		return ""
+	}, Doc: "interval of the \"* OK Still here\" keepalive during IDLE"},
+	{Name: "imap_literal_minus", Type: TBool, Default: "no", Kinds: root,
+		Doc: "advertise LITERAL- instead of LITERAL+: non-synchronizing literals over 4096 bytes close the connection (RFC 7888)"},
 
 	// service { }
 	{Name: "executable", Type: TList, Kinds: svc, Check: checkExecutable, Doc: "binary (name in the libexec dir or absolute path) and arguments"},

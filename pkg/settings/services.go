@@ -92,17 +92,18 @@ var serviceDefs = map[string]serviceDef{
 		},
 	},
 	// anvil keeps connection counts and auth penalties in memory, so it
-	// is one process. It runs with auth (Passdb), its only client until
-	// post-login processes report their connections (the IMAP issue then
-	// widens this, and gives mail users a way in). base_dir/anvil is for
+	// is one process. It runs with auth (Passdb). base_dir/anvil is for
 	// auth (default_internal_user) and root (coteadm who); login/anvil
 	// lies inside the login chroot directory, which only login processes
-	// can enter.
+	// can enter; anvil-postlogin (0600 owned by mail_uid) is where the
+	// post-login processes register their sessions
+	// (mail_max_userip_connections, coteadm who).
 	"anvil": {
 		Executable: "anvil", UserFrom: "default_internal_user", MinAvail: 1, SingleProcess: true, Passdb: true,
 		Unix: []unixDef{
 			{Name: "anvil", Mode: 0o600, UserFrom: "default_internal_user"},
 			{Name: "login/anvil", Mode: 0o666},
+			{Name: "anvil-postlogin", Mode: 0o600, UserFrom: "mail_uid"},
 		},
 	},
 	// auth-worker runs as root (shadow file, PAM) and is reached only by

@@ -13,6 +13,10 @@
 // Invariants:
 //   - Sequence numbers of a Mailbox change only in Sync, never behind the
 //     session's back.
+//   - Only a handle opened to select read-write (Open(name, false))
+//     claims \Recent; a save-only handle (OpenSave: APPEND, COPY/MOVE
+//     targets, delivery) never does, so \Recent reaches the next session
+//     that selects the mailbox (RFC 3501 §2.3.2).
 //   - Every error a driver returns carries one of the Err* kinds
 //     (errors.Is), so protocols map outcomes to response codes in one
 //     place; the wrapped cause is for the log and may name paths.

@@ -27,6 +27,12 @@ type Storage interface {
 	SetSubscribed(name string, subscribed bool) error
 	Status(name string) (Status, error)
 	Open(name string, readOnly bool) (Mailbox, error)
+	// OpenSave opens a mailbox only to add messages to it (APPEND, the
+	// destination of COPY and MOVE, delivery): the handle can BeginSave
+	// and be a Copy destination but does not claim \Recent, so the next
+	// session that selects the mailbox still sees the new messages as
+	// \Recent (RFC 3501 §2.3.2). It does not watch for changes.
+	OpenSave(name string) (Mailbox, error)
 	// Usage sums the sizes and counts of every message in the store
 	// (for quota).
 	Usage() (QuotaUsage, error)
@@ -35,8 +41,13 @@ type Storage interface {
 
 // MailboxInfo is one LIST entry.
 type MailboxInfo struct {
-	Name        string // store name (Storage) or full IMAP name (User)
-	NoSelect    bool
+	Name     string // store name (Storage) or full IMAP name (User)
+	NoSelect bool
+	// NonExistent: no mailbox has this name, it is only the parent of
+	// others (a Maildir++ level without a directory). It implies
+	// NoSelect; IMAP shows it as \NonExistent to LIST-EXTENDED and
+	// IMAP4rev2 clients (RFC 5258 §3, RFC 9051 §7.3.1), else \Noselect.
+	NonExistent bool
 	NoInferiors bool
 	Children    bool // \HasChildren, else \HasNoChildren
 	Subscribed  bool
@@ -54,8 +65,15 @@ type Mailbox interface {
 	// Status is computed from the current state of the mailbox, not the
 	// session view.
 	Status() (Status, error)
-	// Keywords are the keywords defined in the mailbox (IMAP FLAGS).
+	// Keywords are the keywords defined in the mailbox (IMAP FLAGS). The
+	// handle takes the caller to announce them: KeywordsChanged and
+	// Changes.NewKeywords compare with the set it last returned.
 	Keywords() []string
+	// KeywordsChanged reports whether keywords were created (by anyone,
+	// this handle's Store included) since Keywords last returned: FLAGS
+	// must be sent again before a FETCH shows one (RFC 9051 §7.3.5). It
+	// does not change the view, so it is safe during any command.
+	KeywordsChanged() bool
 	// PermanentKeywords reports whether new keywords can still be
 	// created (Maildir file names hold 26).
 	CanCreateKeywords() bool

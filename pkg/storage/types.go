@@ -125,8 +125,9 @@ type Changes struct {
 	// FlagsChanged are the UIDs whose flags or keywords changed since the
 	// previous sync by someone other than this handle.
 	FlagsChanged []uint32
-	// NewKeywords is set when the mailbox's keyword set grew (FLAGS and
-	// PERMANENTFLAGS must be re-sent).
+	// NewKeywords is set when the mailbox's keyword set differs from the
+	// one Mailbox.Keywords last returned (FLAGS and PERMANENTFLAGS must
+	// be re-sent); it stays set until Keywords is called.
 	NewKeywords bool
 }
 

@@ -265,6 +265,10 @@ func (u *User) resolve(name string) (*Namespace, string, error) {
 	return best, store, nil
 }
 
+// Resolve maps a full IMAP name to its namespace and store name; two
+// names are the same mailbox when both match.
+func (u *User) Resolve(name string) (*Namespace, string, error) { return u.resolve(name) }
+
 // hasNSPrefix matches a namespace prefix, case-insensitively for a
 // leading INBOX as RFC 9051 §5.1 requires of INBOX.
 func hasNSPrefix(name, prefix string) bool {
@@ -364,7 +368,14 @@ func (u *User) List() ([]MailboxInfo, error) {
 		if err != nil {
 			return nil, err
 		}
+		// With `prefix = INBOX.` every other mailbox of the namespace
+		// is a child of INBOX in IMAP terms, though a sibling in the
+		// store (RFC 3348 \HasChildren, as Dovecot lists it).
+		inboxParent := ns.Inbox && len(ns.Prefix) == 6 && IsInbox(ns.Prefix[:5]) && ns.Prefix[5] == ns.Sep && len(infos) > 1
 		for _, mi := range infos {
+			if inboxParent && IsInbox(mi.Name) {
+				mi.Children = true
+			}
 			if ns.Inbox == false && IsInbox(mi.Name) {
 				continue
 			}
@@ -512,6 +523,17 @@ func (u *User) Open(name string, readOnly bool) (Mailbox, error) {
 		return nil, err
 	}
 	return ns.Store.Open(store, readOnly)
+}
+
+// OpenSave opens a mailbox to save into without claiming \Recent
+// (Storage.OpenSave): for APPEND, COPY and MOVE into a mailbox that is
+// not selected, and for delivery.
+func (u *User) OpenSave(name string) (Mailbox, error) {
+	ns, store, err := u.resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	return ns.Store.OpenSave(store)
 }
 
 // SpecialUse returns the configured special-use attributes of a mailbox.

@@ -47,7 +47,8 @@ func TestIMAPTranscripts(t *testing.T) {
 		})
 	}
 	for _, f := range files {
-		if !covered[filepath.Base(f)] {
+		// imap-*.tr run after a login, in TestIMAPSessionTranscripts.
+		if !covered[filepath.Base(f)] && !strings.HasPrefix(filepath.Base(f), "imap-") {
 			t.Errorf("%s is not run by any case", f)
 		}
 	}

@@ -15,20 +15,33 @@ import (
 // mailbox is one session's handle: the view (UIDs by sequence) changes
 // only in Sync.
 type mailbox struct {
-	s       *Store
-	b       *box
-	name    string
-	ro      bool
-	view    []uint32 // sorted UIDs the session knows
-	seen    uint64   // highest modseq reported to the session
-	recent  map[uint32]bool
-	kwCount int
-	own     map[uint32]uint64 // modseqs of changes this handle made
-	notifyC chan struct{}
-	closed  bool
+	s    *Store
+	b    *box
+	name string
+	ro   bool
+	// saveOnly handles (Store.OpenSave) never claim \Recent.
+	saveOnly bool
+	view     []uint32 // sorted UIDs the session knows
+	seen     uint64   // highest modseq reported to the session
+	recent   map[uint32]bool
+	kwCount  int
+	own      map[uint32]uint64 // modseqs of changes this handle made
+	notifyC  chan struct{}
+	closed   bool
 }
 
-func (s *Store) open(name string, readOnly, watch bool) (*mailbox, error) {
+// openMode is how a handle is opened: selected read-write (claims
+// \Recent), examined, or only to save into.
+type openMode int
+
+const (
+	openSelect openMode = iota
+	openExamine
+	openSave
+)
+
+func (s *Store) open(name string, mode openMode, watch bool) (*mailbox, error) {
+	readOnly := mode == openExamine
 	dir, err := s.dirOf(name)
 	if err != nil {
 		return nil, s.badName("select", name, err)
@@ -43,7 +56,7 @@ func (s *Store) open(name string, readOnly, watch bool) (*mailbox, error) {
 		}
 	}
 	b, _ := s.d.acquire(dir, name, s.log)
-	mb := &mailbox{s: s, b: b, name: name, ro: readOnly, notifyC: make(chan struct{}, 1), own: map[uint32]uint64{}}
+	mb := &mailbox{s: s, b: b, name: name, ro: readOnly, saveOnly: mode == openSave, notifyC: make(chan struct{}, 1), own: map[uint32]uint64{}}
 	b.mu.Lock()
 	if err := b.openLocked(true); err != nil {
 		b.mu.Unlock()
@@ -51,7 +64,7 @@ func (s *Store) open(name string, readOnly, watch bool) (*mailbox, error) {
 		return nil, err
 	}
 	defer b.mu.Unlock()
-	if !readOnly && b.st.firstRecent < b.nextUID() {
+	if mode == openSelect && b.st.firstRecent < b.nextUID() {
 		// This session claims the messages that arrived since the last
 		// read-write select as \Recent (RFC 3501 §2.3.2).
 		mb.recent = map[uint32]bool{}
@@ -129,9 +142,13 @@ func (b *box) uidNext() uint32 {
 	return n
 }
 
+// Keywords implements storage.Mailbox; the caller is taken to announce
+// what it returns, so KeywordsChanged and Changes.NewKeywords compare
+// with it.
 func (mb *mailbox) Keywords() []string {
 	mb.b.mu.Lock()
 	defer mb.b.mu.Unlock()
+	mb.kwCount = len(mb.b.st.keywords)
 	var out []string
 	for _, k := range mb.b.st.keywords {
 		if k != "" {
@@ -219,7 +236,7 @@ func (mb *mailbox) Sync() (storage.Changes, error) {
 		}
 	}
 	sort.Slice(added, func(i, j int) bool { return added[i] < added[j] })
-	if len(added) > 0 && !mb.ro && b.st.firstRecent <= added[len(added)-1] {
+	if len(added) > 0 && !mb.ro && !mb.saveOnly && b.st.firstRecent <= added[len(added)-1] {
 		if mb.recent == nil {
 			mb.recent = map[uint32]bool{}
 		}
@@ -251,11 +268,18 @@ func (mb *mailbox) Sync() (storage.Changes, error) {
 		}
 	}
 	mb.seen = b.st.highest
-	if n := len(b.st.keywords); n != mb.kwCount {
-		ch.NewKeywords = true
-		mb.kwCount = n
-	}
+	// Keyword slots are only ever added (dovecot-keywords keeps them), so
+	// a count differing from the one Keywords last returned means new
+	// ones, whoever created them, this handle included.
+	ch.NewKeywords = len(b.st.keywords) != mb.kwCount
 	return ch, nil
+}
+
+// KeywordsChanged implements storage.Mailbox.
+func (mb *mailbox) KeywordsChanged() bool {
+	mb.b.mu.Lock()
+	defer mb.b.mu.Unlock()
+	return len(mb.b.st.keywords) != mb.kwCount
 }
 
 func (b *box) toMessage(m *msg) storage.Message {

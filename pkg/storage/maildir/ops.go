@@ -127,7 +127,15 @@ func (mb *mailbox) Store(uids []uint32, op storage.StoreOp, flags storage.Flags,
 		if err := b.appendLog(encMessage(&nm)); err != nil {
 			return failed, err
 		}
-		mb.own[uid] = ms
+		if m.modseq <= mb.seen || mb.own[uid] == m.modseq {
+			mb.own[uid] = ms
+		} else {
+			// Another handle changed the message since this one's last
+			// Sync: Sync must still report it (with the flags as they
+			// are now), or a session whose STORE was .SILENT would
+			// never learn of the other change.
+			delete(mb.own, uid)
+		}
 		changed = true
 	}
 	if changed {

@@ -90,7 +90,7 @@ func (s *Store) List() ([]storage.MailboxInfo, error) {
 	sort.Strings(names)
 	out := make([]storage.MailboxInfo, 0, len(names))
 	for i, n := range names {
-		mi := storage.MailboxInfo{Name: n, NoSelect: !exists[n]}
+		mi := storage.MailboxInfo{Name: n, NoSelect: !exists[n], NonExistent: !exists[n]}
 		if i+1 < len(names) && strings.HasPrefix(names[i+1], n+"/") {
 			mi.Children = true
 		}
@@ -273,7 +273,7 @@ func (s *Store) SetSubscribed(name string, on bool) error {
 
 // Status implements storage.Storage.
 func (s *Store) Status(name string) (storage.Status, error) {
-	mb, err := s.open(name, true, false)
+	mb, err := s.open(name, openExamine, false)
 	if err != nil {
 		return storage.Status{}, err
 	}
@@ -283,7 +283,16 @@ func (s *Store) Status(name string) (storage.Status, error) {
 
 // Open implements storage.Storage.
 func (s *Store) Open(name string, readOnly bool) (storage.Mailbox, error) {
-	return s.open(name, readOnly, true)
+	mode := openSelect
+	if readOnly {
+		mode = openExamine
+	}
+	return s.open(name, mode, true)
+}
+
+// OpenSave implements storage.Storage.
+func (s *Store) OpenSave(name string) (storage.Mailbox, error) {
+	return s.open(name, openSave, false)
 }
 
 // Close implements storage.Storage.
