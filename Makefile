@@ -12,7 +12,7 @@ DESTDIR  ?=
 FUZZTIME ?= 20s
 TESTFLAGS ?=
 
-.PHONY: all build test test-deps run install bench fuzz clean vet
+.PHONY: all build test test-deps run install bench bench-imap fuzz clean vet
 
 all: build
 
@@ -54,8 +54,15 @@ test: test-deps
 run: build
 	@sh scripts/devrun.sh
 
+# Every Go benchmark. The storage, IMAP and suite benchmarks build 100,000-
+# message mailboxes and run a private Dovecot beside cote for comparison
+# (root, dovecot-imapd): expect 10-15 minutes. bench-imap runs only the IMAP ones.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+bench-imap:
+	$(GO) test -run '^$$' -bench 'Mailbox100k|SearchBody10k' -benchtime 5x -v -timeout 30m ./pkg/imapd/
+	$(GO) test -run '^$$' -bench 'Suite' -benchtime 1x -v -timeout 30m ./test/e2e/
 
 # Time-boxed fuzzing of every fuzz target (the seed corpora run in `make test`).
 fuzz:
