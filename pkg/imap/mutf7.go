@@ -1,182 +1,24 @@
 package imap
 
 import (
-	"errors"
 	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/cote-mail/cote/pkg/mutf7"
 )
 
 // Mailbox names travel in modified UTF-7 (RFC 3501 §5.1.3; RFC 9051 §5.1
-// keeps it for clients that did not enable UTF8=ACCEPT, which this issue
-// does not offer). The engine and the store work in UTF-8.
-//
-// pkg/storage/maildir/format has the same codec for folder names on
-// disk. Neither can call the other: login binaries link pkg/imap and must
-// not link the store, and the store must not import the wire layer. The
-// two are kept identical by FuzzMUTF7, which cross-checks them.
-
-// The modified base64 alphabet: RFC 2045 base64 with ',' for '/', no
-// padding.
-const mb64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,"
-
-var mb64Val = func() (t [256]int8) {
-	for i := range t {
-		t[i] = -1
-	}
-	for i := 0; i < len(mb64); i++ {
-		t[mb64[i]] = int8(i)
-	}
-	return t
-}()
+// keeps it for clients that did not enable UTF8=ACCEPT, which is not
+// offered). The engine and the store work in UTF-8; pkg/mutf7 is the one
+// codec, shared with the Maildir folder names on disk.
 
 // ErrInvalidMUTF7 is returned for a name that is not modified UTF-7.
-var ErrInvalidMUTF7 = errors.New("imap: invalid modified UTF-7")
+var ErrInvalidMUTF7 = mutf7.ErrInvalid
 
-// EncodeMUTF7 encodes a UTF-8 string in modified UTF-7 (RFC 3501 §5.1.3):
-// printable US-ASCII other than '&' stands for itself, '&' is "&-", and runs
-// of other characters are "&" + modified base64 of their UTF-16BE + "-".
-// Invalid UTF-8 bytes are encoded as U+FFFD; callers validate names first.
-func EncodeMUTF7(s string) string {
-	if isPlainMUTF7(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c <= 0x7e {
-			if c == '&' {
-				b.WriteString("&-")
-			} else {
-				b.WriteByte(c)
-			}
-			i++
-			continue
-		}
-		var units []uint16
-		for i < len(s) && (s[i] < 0x20 || s[i] > 0x7e) {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			i += n
-			units = utf16.AppendRune(units, r)
-		}
-		b.WriteByte('&')
-		var acc uint32
-		bits := 0
-		for _, u := range units {
-			acc = acc<<16 | uint32(u)
-			bits += 16
-			for bits >= 6 {
-				bits -= 6
-				b.WriteByte(mb64[(acc>>bits)&0x3f])
-			}
-		}
-		if bits > 0 {
-			b.WriteByte(mb64[(acc<<(6-bits))&0x3f])
-		}
-		b.WriteByte('-')
-	}
-	return b.String()
-}
+// EncodeMUTF7 encodes a UTF-8 mailbox name for the wire.
+func EncodeMUTF7(s string) string { return mutf7.Encode(s) }
 
-// isPlainMUTF7 reports whether s is printable ASCII without '&', so that it
-// encodes to itself.
-func isPlainMUTF7(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e || s[i] == '&' {
-			return false
-		}
-	}
-	return true
-}
-
-// DecodeMUTF7 decodes modified UTF-7 to UTF-8. It refuses what RFC 3501
-// §5.1.3 does not allow: bytes outside printable ASCII, an unterminated or
-// empty shift, non-zero padding bits, printable ASCII encoded in base64,
-// and unpaired UTF-16 surrogates.
-func DecodeMUTF7(s string) (string, error) {
-	if !strings.Contains(s, "&") {
-		for i := 0; i < len(s); i++ {
-			if s[i] < 0x20 || s[i] > 0x7e {
-				return "", ErrInvalidMUTF7
-			}
-		}
-		return s, nil
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < 0x20 || c > 0x7e {
-			return "", ErrInvalidMUTF7
-		}
-		if c != '&' {
-			b.WriteByte(c)
-			i++
-			continue
-		}
-		i++
-		end := strings.IndexByte(s[i:], '-')
-		if end < 0 {
-			return "", ErrInvalidMUTF7
-		}
-		if end == 0 {
-			b.WriteByte('&')
-			i++
-			continue
-		}
-		if err := decodeShift(&b, s[i:i+end]); err != nil {
-			return "", err
-		}
-		i += end + 1
-	}
-	return b.String(), nil
-}
-
-// decodeShift decodes the modified base64 between '&' and '-'.
-func decodeShift(b *strings.Builder, enc string) error {
-	var acc uint32
-	bits := 0
-	var units []uint16
-	for i := 0; i < len(enc); i++ {
-		v := mb64Val[enc[i]]
-		if v < 0 {
-			return ErrInvalidMUTF7
-		}
-		acc = acc<<6 | uint32(v)
-		bits += 6
-		if bits >= 16 {
-			bits -= 16
-			units = append(units, uint16(acc>>bits))
-			acc &= 1<<bits - 1
-		}
-	}
-	// Leftover bits are padding: fewer than 6 of them, all zero.
-	if bits >= 6 || acc != 0 || len(units) == 0 {
-		return ErrInvalidMUTF7
-	}
-	for j := 0; j < len(units); j++ {
-		u := units[j]
-		var r rune
-		switch {
-		case utf16.IsSurrogate(rune(u)):
-			if u >= 0xdc00 || j+1 >= len(units) {
-				return ErrInvalidMUTF7
-			}
-			r = utf16.DecodeRune(rune(u), rune(units[j+1]))
-			if r == utf8.RuneError {
-				return ErrInvalidMUTF7
-			}
-			j++
-		case u >= 0x20 && u <= 0x7e:
-			return ErrInvalidMUTF7 // must have been written directly
-		default:
-			r = rune(u)
-		}
-		b.WriteRune(r)
-	}
-	return nil
-}
+// DecodeMUTF7 decodes a mailbox name from the wire to UTF-8.
+func DecodeMUTF7(s string) (string, error) { return mutf7.Decode(s) }
 
 // ParseMailbox returns the UTF-8 name of a mailbox argument (an astring
 // in modified UTF-7). "INBOX" in any case is INBOX (RFC 9051 §5.1), and

@@ -2,9 +2,6 @@ package imap
 
 import (
 	"testing"
-	"unicode/utf8"
-
-	"github.com/cote-mail/cote/pkg/storage/maildir/format"
 )
 
 func TestMUTF7(t *testing.T) {
@@ -51,29 +48,4 @@ func TestParseMailbox(t *testing.T) {
 	}
 	_, err := ParseMailbox(parseArgs(t, "(x)")[0], '/')
 	wantArgError(t, err, "BAD", "Invalid mailbox name")
-}
-
-// FuzzMUTF7 checks the round trip and that this codec agrees with the
-// store's copy in pkg/storage/maildir/format (see mutf7.go for why there
-// are two).
-func FuzzMUTF7(f *testing.F) {
-	for _, s := range []string{"INBOX", "a&b", "\u00e9t\u00e9", "&AOk-", "&2D3eAA-", "&", "\U0001F600x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		enc := EncodeMUTF7(s)
-		if enc != format.EncodeMUTF7(s) {
-			t.Fatalf("Encode(%q): %q, format says %q", s, enc, format.EncodeMUTF7(s))
-		}
-		if utf8.ValidString(s) {
-			if dec, err := DecodeMUTF7(enc); err != nil || dec != s {
-				t.Fatalf("round trip of %q via %q: %q, %v", s, enc, dec, err)
-			}
-		}
-		dec, err := DecodeMUTF7(s)
-		fdec, ferr := format.DecodeMUTF7(s)
-		if (err == nil) != (ferr == nil) || dec != fdec {
-			t.Fatalf("Decode(%q): %q, %v; format says %q, %v", s, dec, err, fdec, ferr)
-		}
-	})
 }
