@@ -17,6 +17,9 @@ func main() {
 		if err != nil {
 			return err
 		}
+		// The master says "overflow" when every imap-login process is
+		// full and a client waits: make room as Dovecot does.
+		rt.OnOverflow(srv.EvictOldest)
 		return rt.Serve(ctx, srv.Handle)
 	})
 }

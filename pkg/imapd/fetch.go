@@ -149,8 +149,14 @@ func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, need
 		size int64
 		bin  bool
 	}
-	outs := make([]out, len(items))
+	var outs []out
+	if needRaw {
+		outs = make([]out, len(items))
+	}
 	for i, it := range items {
+		if outs == nil {
+			break // only sections (needRaw) have anything to compute
+		}
 		switch it.Attr {
 		case imap.FetchBodySection:
 			outs[i] = out{data: msg.Fetch(it.Section)}
@@ -179,7 +185,9 @@ func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, need
 	}
 	seq := s.mbox.Seq(m.UID)
 	w := s.w
-	w.WriteString("* " + itoa(seq) + " FETCH (")
+	w.WriteString("* ")
+	w.Number(uint64(seq))
+	w.WriteString(" FETCH (")
 	n := 0
 	sp := func() {
 		if n > 0 {
@@ -189,7 +197,8 @@ func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, need
 	}
 	if c.uid {
 		sp()
-		w.WriteString("UID " + itoa(m.UID))
+		w.WriteString("UID ")
+		w.Number(uint64(m.UID))
 	}
 	for i, it := range items {
 		switch it.Attr {
@@ -198,10 +207,12 @@ func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, need
 				continue
 			}
 			sp()
-			w.WriteString("UID " + itoa(m.UID))
+			w.WriteString("UID ")
+			w.Number(uint64(m.UID))
 		case imap.FetchFlags:
 			sp()
-			w.WriteString("FLAGS " + s.flagList(m))
+			w.WriteString("FLAGS ")
+			s.writeFlagList(m)
 		case imap.FetchInternalDate:
 			sp()
 			w.WriteString(`INTERNALDATE "` + m.InternalDate.Format("02-Jan-2006 15:04:05 -0700") + `"`)
@@ -235,7 +246,8 @@ func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, need
 	}
 	if extraFlags {
 		sp()
-		w.WriteString("FLAGS " + s.flagList(m))
+		w.WriteString("FLAGS ")
+		s.writeFlagList(m)
 	}
 	w.WriteString(")\r\n")
 	return nil

@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/cote-mail/cote/pkg/imap"
@@ -116,15 +117,44 @@ func cmdUnselect(s *Session, c *cmdCtx) error {
 	return nil
 }
 
+// cmdCreate: CREATE (RFC 9051 §6.3.4) with the create parameters of
+// RFC 4466 §2.2; the one known is USE (RFC 6154 §3, CREATE-SPECIAL-USE).
 func cmdCreate(s *Session, c *cmdCtx) error {
-	if len(c.args) != 1 {
+	if len(c.args) != 1 && (len(c.args) != 2 || c.args[1].Kind != imap.List) {
 		return bad("Invalid arguments.")
 	}
 	name, err := s.mailboxArg(c.args[0])
 	if err != nil {
 		return err
 	}
-	return s.user.Create(name)
+	if len(c.args) == 1 {
+		return s.user.Create(name)
+	}
+	var uses []string
+	params := c.args[1].List
+	for i := 0; i < len(params); i += 2 {
+		if params[i].Kind != imap.Atom || !strings.EqualFold(params[i].Value, "USE") {
+			return bad("Unknown CREATE parameter.")
+		}
+		if i+1 >= len(params) || params[i+1].Kind != imap.List {
+			return bad("USE needs a list of special-use attributes.")
+		}
+		for _, a := range params[i+1].List {
+			if a.Kind != imap.Atom {
+				return bad("Invalid special-use attribute.")
+			}
+			su, ok := storage.CanonicalSpecialUse(a.Value)
+			if !ok {
+				// RFC 6154 §3: refused for the attribute, with USEATTR,
+				// and the mailbox is not created.
+				return no("USEATTR", "Invalid SPECIAL-USE flag %s.", a.Value)
+			}
+			if !slices.Contains(uses, su) {
+				uses = append(uses, su)
+			}
+		}
+	}
+	return s.user.CreateSpecialUse(name, uses)
 }
 
 func cmdDelete(s *Session, c *cmdCtx) error {

@@ -86,6 +86,34 @@ func (s *Session) flagList(m storage.Message) string {
 	return b.String()
 }
 
+// writeFlagList writes what flagList returns straight into the response
+// writer: FETCH 1:* (FLAGS) on a large mailbox would otherwise build and
+// copy a string per message.
+func (s *Session) writeFlagList(m storage.Message) {
+	w := s.w
+	w.WriteString("(")
+	n := 0
+	add := func(f string) {
+		if n > 0 {
+			w.WriteString(" ")
+		}
+		w.WriteString(f)
+		n++
+	}
+	if m.Flags != 0 {
+		for _, f := range m.Flags.Names() {
+			add(f)
+		}
+	}
+	if !s.rev2 && s.mbox.Recent(m.UID) {
+		add(`\Recent`)
+	}
+	for _, k := range m.Keywords {
+		add(k)
+	}
+	w.WriteString(")")
+}
+
 // writeFlags sends FLAGS and PERMANENTFLAGS of the selected mailbox.
 func (s *Session) writeFlags() {
 	sys := `\Answered \Flagged \Deleted \Seen \Draft`

@@ -2,11 +2,16 @@ package imapd
 
 import (
 	"bytes"
+	"encoding/base64"
+	"io"
 	"mime"
+	"mime/quotedprintable"
 	"net/mail"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cote-mail/cote/pkg/imap"
 	"github.com/cote-mail/cote/pkg/imap/charset"
@@ -19,7 +24,7 @@ import (
 type searchKey struct {
 	op   string
 	str  string // header name
-	str2 string // lower-cased needle
+	str2 string // needle, case-folded by foldString
 	num  int64
 	date time.Time // midnight, server time zone
 	flag storage.Flags
@@ -60,11 +65,11 @@ func (s *Session) compile(k imap.SearchKey) (*searchKey, error) {
 	case imap.SearchRecent:
 		out.op = "RECENT"
 	case imap.SearchHeader:
-		out.op, out.str, out.str2 = "HEADER", k.Field, strings.ToLower(k.Value)
+		out.op, out.str, out.str2 = "HEADER", k.Field, foldString(k.Value)
 	case imap.SearchBody:
-		out.op, out.str2 = "BODY", strings.ToLower(k.Value)
+		out.op, out.str2 = "BODY", foldString(k.Value)
 	case imap.SearchText:
-		out.op, out.str2 = "TEXT", strings.ToLower(k.Value)
+		out.op, out.str2 = "TEXT", foldString(k.Value)
 	case imap.SearchBefore, imap.SearchOn, imap.SearchSince, imap.SearchSentBefore, imap.SearchSentOn, imap.SearchSentSince:
 		out.op = k.Op.String()
 		y, m, d := k.Date.Date()
@@ -110,58 +115,41 @@ func (sm *searchMsg) header() []message.Field {
 	return sm.hdr
 }
 
-var wordDecoder = mime.WordDecoder{}
-
-// headerContains matches a header field by name ("" any) whose decoded
-// value contains needle (lower-case).
+// headerContains matches a header field by name ("" any) whose value,
+// unfolded and with its encoded-words decoded to UTF-8, contains needle
+// (case-folded).
 func (sm *searchMsg) headerContains(name, needle string) bool {
 	for _, f := range sm.header() {
 		if name != "" && !strings.EqualFold(f.Name, name) {
 			continue
 		}
-		v := string(f.Value)
-		if d, err := wordDecoder.DecodeHeader(v); err == nil {
-			v = d
-		}
-		if strings.Contains(strings.ToLower(v), needle) {
+		if strings.Contains(foldString(decodeHeaderValue(f.Value)), needle) {
 			return true
 		}
 	}
 	return false
 }
 
-// bodyContains searches the decoded text of every leaf part.
+// bodyContains searches the text of every leaf part, with its transfer
+// encoding undone and its charset converted to UTF-8 (decodedLeaf).
 func (sm *searchMsg) bodyContains(needle string) bool {
 	m := sm.load()
 	if m == nil {
 		return false
 	}
-	nb := []byte(needle)
-	var walk func(p *message.Part, path []int) bool
-	walk = func(p *message.Part, path []int) bool {
-		if len(p.Children) > 0 {
-			for i, c := range p.Children {
-				next := append(append([]int(nil), path...), i+1)
-				if p.IsMessage() {
-					next = path
-				}
-				if walk(c, next) {
+	var walk func(p *message.Part) bool
+	walk = func(p *message.Part) bool {
+		if len(p.Children) > 0 && (p.IsMultipart() || p.IsMessage()) {
+			for _, c := range p.Children {
+				if walk(c) {
 					return true
 				}
 			}
 			return false
 		}
-		var data []byte
-		if len(path) == 0 {
-			data = m.Fetch(message.Section{Specifier: message.SpecText})
-		} else if d, err := m.Binary(message.Section{Path: path}); err == nil {
-			data = d
-		} else {
-			data = m.Fetch(message.Section{Path: path})
-		}
-		return bytes.Contains(bytes.ToLower(data), nb)
+		return strings.Contains(foldString(decodedLeaf(m, p)), needle)
 	}
-	return walk(m.Root, nil)
+	return walk(m.Root)
 }
 
 func dayOf(t time.Time) time.Time {
@@ -336,4 +324,124 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 	}
 	s.w.CRLF()
 	return nil
+}
+
+// foldString case-folds s for SEARCH's substring match. RFC 9051 §6.4.4
+// makes the match case-insensitive; Dovecot folds with the
+// i;unicode-casemap comparator (RFC 5051), which maps every character to
+// its titlecase. Mapping each rune to the smallest member of its simple
+// case-folding orbit gives the same equivalence classes for the simple
+// mappings (σ, ς and Σ meet; K and the Kelvin sign meet) without
+// allocating for ASCII input that is already folded. Invalid UTF-8
+// becomes U+FFFD, as Dovecot's decoder makes it.
+func foldString(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		b.WriteRune(foldRune(r))
+	}
+	return b.String()
+}
+
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}
+	lo := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if f < lo {
+			lo = f
+		}
+	}
+	if 'A' <= lo && lo <= 'Z' {
+		// The orbit of a non-ASCII rune such as the Kelvin sign holds
+		// both ASCII cases: meet the ASCII branch above on lower case.
+		lo += 'a' - 'A'
+	}
+	return lo
+}
+
+// wordDecoder decodes RFC 2047 encoded-words in every charset
+// pkg/imap/charset knows, not just the UTF-8 and ISO-8859-1 the standard
+// library handles alone.
+var wordDecoder = mime.WordDecoder{
+	CharsetReader: func(name string, in io.Reader) (io.Reader, error) {
+		raw, err := io.ReadAll(in)
+		if err != nil {
+			return nil, err
+		}
+		s, err := charset.Decode(name, string(raw))
+		if err != nil {
+			return nil, err
+		}
+		return strings.NewReader(s), nil
+	},
+}
+
+// decodeHeaderValue unfolds a raw header value and decodes its
+// encoded-words. A value whose encoded-words cannot be decoded (unknown
+// charset, broken encoding) is searched as written.
+func decodeHeaderValue(v string) string {
+	v = strings.NewReplacer("\r\n", "", "\n", "").Replace(v)
+	if d, err := wordDecoder.DecodeHeader(v); err == nil {
+		return d
+	}
+	return v
+}
+
+// decodedLeaf is the text of leaf part p as SEARCH BODY sees it: the
+// transfer encoding undone, then the charset named by Content-Type
+// converted to UTF-8. Content that cannot be decoded is searched as
+// stored, and a charset nobody knows leaves the bytes as they are (they
+// still match an ASCII needle), as Dovecot's message decoder does.
+func decodedLeaf(m *message.Message, p *message.Part) string {
+	o := p.BodyOffset()
+	body := m.Raw[o : o+p.Body.Physical]
+fields:
+	for _, f := range m.PartHeader(p) {
+		if !strings.EqualFold(f.Name, "Content-Transfer-Encoding") {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(f.Value)) {
+		case "base64":
+			clean := make([]byte, 0, len(body))
+			for _, c := range body {
+				if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+					clean = append(clean, c)
+				}
+			}
+			if i := bytes.IndexByte(clean, '='); i >= 0 {
+				// Data after the padding is ignored.
+				clean = bytes.TrimRight(clean[:i], "=")
+			}
+			if d, err := base64.RawStdEncoding.DecodeString(string(clean)); err == nil {
+				body = d
+			}
+		case "quoted-printable":
+			if d, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(body))); err == nil {
+				body = d
+			}
+		}
+		break fields
+	}
+	cs := ""
+	for _, prm := range p.Params {
+		if strings.EqualFold(prm.Name, "charset") {
+			cs = strings.TrimSpace(prm.Value)
+		}
+	}
+	typ, _ := p.MediaType()
+	switch strings.ToLower(cs) {
+	case "", "us-ascii", "ascii", "utf-8", "utf8":
+	default:
+		if typ == "text" {
+			if d, err := charset.Decode(cs, string(body)); err == nil {
+				return d
+			}
+		}
+	}
+	return string(body)
 }

@@ -37,8 +37,25 @@ func (s *Session) resolveParsed(parsed imap.SeqSet, uid bool) ([]uint32, error) 
 	}
 	count := s.mbox.Count()
 	if !uid {
-		var out []uint32
-		seen := make(map[uint32]bool)
+		// in[q] marks sequence number q: ascending and deduplicated by
+		// construction, where a map and a sort cost 1:* on a large
+		// mailbox tens of milliseconds.
+		if count == 0 {
+			return nil, nil
+		}
+		// The bitmap costs count bytes; a set of just a few numbers
+		// (FETCH 5) spans at most those.
+		lo, hi := count, uint32(1)
+		for _, r := range ranges {
+			for _, q := range [2]uint32{r.Start, r.Stop} {
+				if q == 0 || q > count {
+					q = count // "*", or past the end (a BAD below)
+				}
+				lo, hi = min(lo, q), max(hi, q)
+			}
+		}
+		in := make([]bool, hi+1)
+		n := 0
 		for _, r := range ranges {
 			lo, hi := r.Start, r.Stop
 			if lo == 0 {
@@ -50,22 +67,24 @@ func (s *Session) resolveParsed(parsed imap.SeqSet, uid bool) ([]uint32, error) 
 			if lo > hi {
 				lo, hi = hi, lo
 			}
-			if count == 0 {
-				continue
-			}
 			if hi > count || lo == 0 {
 				return nil, bad("Invalid messageset")
 			}
 			for q := lo; q <= hi; q++ {
-				if !seen[q] {
-					seen[q] = true
-					out = append(out, q)
+				if !in[q] {
+					in[q] = true
+					n++
 				}
 			}
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-		for i, q := range out {
-			out[i] = s.mbox.UIDAt(q)
+		out := make([]uint32, 0, n)
+		for q := lo; q <= hi; q++ {
+			if in[q] {
+				out = append(out, s.mbox.UIDAt(q))
+			}
+		}
+		if len(out) == 0 {
+			return nil, nil
 		}
 		return out, nil
 	}

@@ -303,7 +303,7 @@ func (s *Session) closeMailbox() {
 func (s *Session) capabilities() []string {
 	return []string{
 		"IMAP4rev1", "IMAP4rev2", s.literalCap(), "ENABLE", "IDLE", "NAMESPACE", "ID",
-		"UIDPLUS", "MOVE", "CHILDREN", "UNSELECT", "SPECIAL-USE",
+		"UIDPLUS", "MOVE", "CHILDREN", "UNSELECT", "SPECIAL-USE", "CREATE-SPECIAL-USE",
 		"LIST-EXTENDED", "LIST-STATUS", "ESEARCH", "SEARCHRES", "STATUS=SIZE",
 		"APPENDLIMIT=" + itoa64(s.cfg.AppendLimit), "BINARY", "MULTIAPPEND",
 	}

@@ -259,6 +259,35 @@ func TestLineTooLong(t *testing.T) {
 	}
 }
 
+// TestFatalLiteral: a command refused for its non-synchronizing literals
+// is answered with its tag and a BAD, then the connection closes.
+func TestFatalLiteral(t *testing.T) {
+	for _, tc := range []struct {
+		name, cmd, want string
+	}{
+		{"too many literal+", "a LOGIN" + strings.Repeat(" {0+}\r\n", 1001), "a BAD [LIMIT] Too many literals"},
+		// Without a tag to answer (the size alone ends the stream) the
+		// farewell is untagged.
+		{"literal+ too large", "b LOGIN {100000+}\r\n", "* BYE Literal too large, aborting"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := start(t, "", Options{})
+			c := dial(t, ts.imap)
+			go func() {
+				_, _ = c.Write([]byte(tc.cmd + strings.Repeat("x", 1000)))
+				_ = c.(*net.TCPConn).CloseWrite()
+			}()
+			lines, err := readAll(t, c)
+			if err != nil {
+				t.Fatalf("read: %v (lines %q)", err, lines)
+			}
+			if len(lines) != 2 || lines[1] != tc.want {
+				t.Errorf("got %q, want the greeting and %q", lines, tc.want)
+			}
+		})
+	}
+}
+
 func TestShutdownBye(t *testing.T) {
 	ts := start(t, "", Options{})
 	c := dial(t, ts.imap)

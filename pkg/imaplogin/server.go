@@ -97,6 +97,11 @@ func (s *Server) Handle(ctx context.Context, c net.Conn, l *service.Listener) {
 // Clients returns the number of connected clients.
 func (s *Server) Clients() int { return s.core.Clients() }
 
+// EvictOldest ends the oldest client that has not logged in, with
+// "* BYE Connection queue full"; the service runtime calls it when the
+// master says the service is full (login.Server.EvictOldest).
+func (s *Server) EvictOldest() bool { return s.core.EvictOldest() }
+
 // session is one client's conversation.
 type session struct {
 	srv      *Server
@@ -266,7 +271,17 @@ func (ss *session) readError(err error) (reason string, done bool) {
 		ss.w.Tagged(le.Tag, "BAD", "", text)
 		return "", false
 	case errors.As(err, &fe):
-		ss.bye(fe.Msg)
+		if fe.Tag != "" {
+			// RFC 7888 §5: a command whose non-synchronizing literal is
+			// refused is answered with its tag, then the connection
+			// closes (the literal data is already on the way), as the
+			// post-login engine does.
+			ss.w.Tagged(fe.Tag, "BAD", fe.Code, fe.Msg)
+			ss.c.PrepareBye()
+			_ = ss.w.Flush()
+		} else {
+			ss.bye(fe.Msg)
+		}
 		ss.c.Drain()
 		return strings.ToLower(fe.Msg), true
 	}

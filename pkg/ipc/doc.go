@@ -9,7 +9,7 @@
 //	fd 2     log pipe: one JSON object a line (see pkg/log), read by the master
 //	fd 3     settings snapshot: a sealed memfd holding the JSON the master wrote
 //	fd 4     status pipe, service -> master: "ready N", "avail N", "done"
-//	fd 5     control pipe, master -> service: "stop", "shutdown"; EOF = master gone
+//	fd 5     control pipe, master -> service: "stop", "shutdown", "overflow"; EOF = master gone
 //	fd 6..   listeners, in the order EnvListeners names them
 //
 // The environment carries EnvService (the service name), EnvListeners (names

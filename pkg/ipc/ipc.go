@@ -41,6 +41,11 @@ const (
 const (
 	ControlStop     = "stop"     // stop accepting, finish the current clients, exit
 	ControlShutdown = "shutdown" // close every client now (with BYE) and exit
+	// ControlOverflow tells a login process that its whole service is at
+	// process_limit with every slot taken while a client waits on a
+	// listener: evict the oldest client that has not logged in (Dovecot's
+	// "Connection queue full"), so the waiting one is accepted.
+	ControlOverflow = "overflow"
 )
 
 // ListenerSpec names one inherited listener and its flags.
@@ -235,7 +240,7 @@ func ReadMessage(r *bufio.Reader) (Message, error) {
 			return Message{}, fmt.Errorf("ipc: bad %s count %q", verb, arg)
 		}
 		m.N = n
-	case StatusDone, ControlStop, ControlShutdown:
+	case StatusDone, ControlStop, ControlShutdown, ControlOverflow:
 		if arg != "" {
 			return Message{}, fmt.Errorf("ipc: unexpected argument to %s", verb)
 		}

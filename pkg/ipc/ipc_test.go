@@ -80,17 +80,17 @@ func TestParseRestrictErrors(t *testing.T) {
 func TestMessages(t *testing.T) {
 	var b strings.Builder
 	for _, m := range []Message{{Verb: StatusReady, N: 1000}, {Verb: StatusAvail, N: 0}, {Verb: StatusDone},
-		{Verb: ControlStop}, {Verb: ControlShutdown}} {
+		{Verb: ControlStop}, {Verb: ControlShutdown}, {Verb: ControlOverflow}} {
 		if err := WriteMessage(&b, m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if want := "ready 1000\navail 0\ndone\nstop\nshutdown\n"; b.String() != want {
+	if want := "ready 1000\navail 0\ndone\nstop\nshutdown\noverflow\n"; b.String() != want {
 		t.Fatalf("wire = %q, want %q", b.String(), want)
 	}
 	r := bufio.NewReader(strings.NewReader(b.String()))
 	for _, want := range []Message{{Verb: StatusReady, N: 1000}, {Verb: StatusAvail}, {Verb: StatusDone},
-		{Verb: ControlStop}, {Verb: ControlShutdown}} {
+		{Verb: ControlStop}, {Verb: ControlShutdown}, {Verb: ControlOverflow}} {
 		got, err := ReadMessage(r)
 		if err != nil || got != want {
 			t.Fatalf("ReadMessage = %+v, %v; want %+v", got, err, want)
@@ -104,6 +104,7 @@ func TestReadMessageErrors(t *testing.T) {
 		{"negative", "avail -1\n"},
 		{"not a number", "ready x\n"},
 		{"argument to done", "done 1\n"},
+		{"argument to overflow", "overflow 1\n"},
 		{"too long", "avail " + strings.Repeat("1", 100) + "\n"},
 		{"unterminated", "stop"},
 	} {

@@ -25,6 +25,12 @@
 //     available an idle listener is watched for a waiting client (without
 //     accepting it) and a process is spawned on demand, up to process_limit.
 //     idle_kill tells surplus idle processes to stop.
+//   - A login service (type login) at process_limit whose processes all
+//     report no free slot, with a client waiting on a listener, is told
+//     "overflow" (at most once per overflowInterval, 100 ms): each process
+//     evicts its oldest unauthenticated client, as Dovecot's login
+//     processes do ("Connection queue full"), and the freed slot takes the
+//     waiting client.
 //   - A reload builds a new generation of services: new processes get the
 //     new snapshot, the old ones are told "stop" and finish their clients.
 //     An invalid configuration is logged line by line and the running one

@@ -93,6 +93,9 @@ type service struct {
 	procs     map[int]*proc
 	throttle  throttle
 	retired   bool
+	// lastOverflow is when the processes were last told "overflow"
+	// (login services only; see overflowInterval).
+	lastOverflow time.Time
 }
 
 // New checks what a start needs beyond the settings package's own

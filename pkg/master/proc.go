@@ -375,6 +375,10 @@ func (m *Master) onDemand(bl *boundListener, now time.Time) {
 	avail, total := s.counts()
 	if avail == 0 && total < s.conf.ProcessLimit && s.throttle.allows(now) {
 		m.spawn(s, now)
+		return
+	}
+	if s.overflowDue(now) {
+		m.overflow(s, now)
 	}
 }
 
@@ -430,7 +434,9 @@ func (m *Master) maintain(now time.Time) {
 				}
 			}
 		}
-		if avail == 0 && total < s.conf.ProcessLimit && s.throttle.allows(now) {
+		// Watch the idle listeners for a waiting client: to spawn a
+		// process for it or, a login service being full, to evict one.
+		if (avail == 0 && total < s.conf.ProcessLimit && s.throttle.allows(now)) || s.overflowDue(now) {
 			for _, bl := range s.listeners {
 				if !bl.armed {
 					bl.armed = true
@@ -501,6 +507,10 @@ func (m *Master) armTimer(now time.Time) {
 						at(p.started.Add(quickStart))
 					}
 				}
+			}
+			if s.full() {
+				// The listener watch resumes when the rate limit ends.
+				at(s.lastOverflow.Add(overflowInterval))
 			}
 			if s.conf.IdleKill > 0 {
 				for _, p := range s.procs {

@@ -6,7 +6,8 @@
 // The contract with the master is pkg/ipc (ARCHITECTURE.md, "Contracts between
 // processes", item 1): fd 2 log lines, fd 3 the sealed settings memfd, fd 4 the
 // status pipe ("ready N", "avail N", "done"), fd 5 the control pipe ("stop",
-// "shutdown"; EOF means the master died), fds 6.. the listeners named by
+// "shutdown", "overflow": the function set with Runtime.OnOverflow evicts a
+// client; EOF means the master died), fds 6.. the listeners named by
 // $COTE_LISTENERS.
 //
 // Main does, in this order and before it reads anything from the network:

@@ -53,6 +53,10 @@ type Runtime struct {
 
 	serving atomic.Bool // Serve runs at most once
 
+	// onOverflow is called on control "overflow"; nil ignores the line.
+	// Atomic: the run function sets it while watchControl already reads.
+	onOverflow atomic.Pointer[func() bool]
+
 	// Test seams, nil in production: sleep waits out an accept backoff
 	// (returns false when stop closed first); hook reports internal events.
 	sleep func(d time.Duration, stop <-chan struct{}) bool
@@ -121,9 +125,49 @@ func (rt *Runtime) watchControl(r io.Reader) {
 			rt.stop()
 		case ipc.ControlShutdown:
 			rt.shutdown()
+		case ipc.ControlOverflow:
+			rt.overflow()
 		default:
 			rt.Log.Warn("control pipe: unexpected message", zap.String("message", m.String()))
 		}
+	}
+}
+
+// OnOverflow sets the function called when the master says "overflow":
+// the service is at process_limit, every slot of every process is taken
+// and a client waits on a listener. A login service points it at its
+// eviction of the oldest unauthenticated client; f reports whether a
+// client was evicted (its slot frees when its handler returns). Without
+// a function the line is logged and ignored. Safe to call at any time.
+func (rt *Runtime) OnOverflow(f func() bool) {
+	if f == nil {
+		rt.onOverflow.Store(nil)
+		return
+	}
+	rt.onOverflow.Store(&f)
+}
+
+// overflow runs the OnOverflow function, in the control goroutine: an
+// eviction only sets a deadline on the evicted connection, so it is quick.
+func (rt *Runtime) overflow() {
+	f := rt.onOverflow.Load()
+	if f == nil {
+		rt.Log.Debug("control pipe: overflow, but this service evicts no clients")
+		rt.event("overflow-ignored")
+		return
+	}
+	if (*f)() {
+		rt.event("overflow-evicted")
+	} else {
+		rt.Log.Debug("control pipe: overflow, but no client could be evicted")
+		rt.event("overflow-none")
+	}
+}
+
+// event reports an internal event to the test hook.
+func (rt *Runtime) event(ev string) {
+	if rt.hook != nil {
+		rt.hook(ev)
 	}
 }
 

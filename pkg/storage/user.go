@@ -3,8 +3,13 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"go.uber.org/zap"
 )
@@ -80,6 +85,9 @@ type Namespace struct {
 	NamespaceConfig
 	Sep   byte
 	Store Storage
+	// root is the location's path, where the special-use record
+	// (specialUseFile) of the namespace's mailboxes lives.
+	root string
 }
 
 // User is one user's mail: namespaces over stores. It is safe for one
@@ -165,7 +173,7 @@ func OpenUser(cfg UserConfig, drivers map[string]Driver, log *zap.Logger) (*User
 			u.Close()
 			return nil, err
 		}
-		u.ns = append(u.ns, &Namespace{NamespaceConfig: nc, Sep: sep[0], Store: st})
+		u.ns = append(u.ns, &Namespace{NamespaceConfig: nc, Sep: sep[0], Store: st, root: loc.Path})
 	}
 	if inboxes != 1 {
 		u.Close()
@@ -368,6 +376,10 @@ func (u *User) List() ([]MailboxInfo, error) {
 		if err != nil {
 			return nil, err
 		}
+		recorded, err := ns.readSpecialUse()
+		if err != nil {
+			return nil, err
+		}
 		// With `prefix = INBOX.` every other mailbox of the namespace
 		// is a child of INBOX in IMAP terms, though a sibling in the
 		// store (RFC 3348 \HasChildren, as Dovecot lists it).
@@ -383,8 +395,10 @@ func (u *User) List() ([]MailboxInfo, error) {
 				continue
 			}
 			mi.Subscribed = subs[u.subName(ns, mi.Name)]
-			if mc := ns.mailboxConfig(mi.Name); mc != nil {
+			if mc := ns.mailboxConfig(mi.Name); mc != nil && len(mc.SpecialUse) > 0 {
 				mi.SpecialUse = mc.SpecialUse
+			} else if uses := recorded[mi.Name]; len(uses) > 0 {
+				mi.SpecialUse = uses
 			}
 			mi.Name = ns.fullName(mi.Name)
 			out = append(out, mi)
@@ -474,7 +488,16 @@ func (u *User) Delete(name string) error {
 	if IsInbox(store) {
 		return Errorf("delete", name, ErrInvalid, errors.New("INBOX cannot be deleted"))
 	}
-	return ns.Store.Delete(store)
+	if err := ns.Store.Delete(store); err != nil {
+		return err
+	}
+	// The special use goes with the mailbox, as Dovecot's mailbox
+	// attributes do. The mailbox is gone either way: a failure here only
+	// leaves a stale entry that a later CREATE of the name overwrites.
+	if err := ns.updateSpecialUse(func(m map[string][]string) { delete(m, store) }); err != nil {
+		u.log.Warn("special-use record not updated", zap.String("mailbox", name), zap.Error(err))
+	}
+	return nil
 }
 
 // Rename renames a mailbox and its children (RFC 9051 §6.3.6); both names
@@ -494,7 +517,26 @@ func (u *User) Rename(oldName, newName string) error {
 	if IsInbox(nstore) {
 		return Errorf("rename", newName, ErrExists, nil)
 	}
-	return ons.Store.Rename(ostore, nstore)
+	if err := ons.Store.Rename(ostore, nstore); err != nil {
+		return err
+	}
+	// Special uses move with the mailbox and its children. Renaming
+	// INBOX moves its messages, not the mailbox, so nothing moves then.
+	if IsInbox(ostore) {
+		return nil
+	}
+	err = ons.updateSpecialUse(func(m map[string][]string) {
+		for k, v := range m {
+			if k == ostore || strings.HasPrefix(k, ostore+"/") {
+				delete(m, k)
+				m[nstore+k[len(ostore):]] = v
+			}
+		}
+	})
+	if err != nil {
+		u.log.Warn("special-use record not updated", zap.String("mailbox", newName), zap.Error(err))
+	}
+	return nil
 }
 
 // SetSubscribed subscribes or unsubscribes a name; the mailbox need not
@@ -536,14 +578,162 @@ func (u *User) OpenSave(name string) (Mailbox, error) {
 	return ns.Store.OpenSave(store)
 }
 
-// SpecialUse returns the configured special-use attributes of a mailbox.
+// SpecialUse returns the special-use attributes of a mailbox: those of
+// its `mailbox` section if it has any, else those recorded when it was
+// created (CreateSpecialUse).
 func (u *User) SpecialUse(name string) []string {
 	ns, store, err := u.resolve(name)
 	if err != nil {
 		return nil
 	}
-	if mc := ns.mailboxConfig(store); mc != nil {
+	if mc := ns.mailboxConfig(store); mc != nil && len(mc.SpecialUse) > 0 {
 		return mc.SpecialUse
 	}
+	recorded, err := ns.readSpecialUse()
+	if err != nil {
+		u.log.Warn("special-use record unreadable", zap.Error(err))
+		return nil
+	}
+	return recorded[store]
+}
+
+// specialUses are the attributes CREATE may assign: RFC 6154 §2 and
+// \Important (RFC 8457), the list Dovecot accepts.
+var specialUses = []string{`\All`, `\Archive`, `\Drafts`, `\Flagged`, `\Important`, `\Junk`, `\Sent`, `\Trash`}
+
+// CanonicalSpecialUse returns the spelling of a special-use attribute
+// as RFC 6154 writes it, matched case-insensitively; ok is false for an
+// attribute that is not one.
+func CanonicalSpecialUse(s string) (string, bool) {
+	for _, su := range specialUses {
+		if strings.EqualFold(s, su) {
+			return su, true
+		}
+	}
+	return "", false
+}
+
+// CreateSpecialUse creates a mailbox with special-use attributes (RFC
+// 6154 §3, CREATE ... (USE (...))). The attributes are recorded in the
+// namespace's specialUseFile, as Dovecot keeps them in the mailbox's
+// /private/specialuse attribute; a `mailbox` section's special_use still
+// wins. uses must be canonical (CanonicalSpecialUse). If the record
+// cannot be written the new mailbox is deleted again: RFC 6154 forbids
+// creating it without its use.
+func (u *User) CreateSpecialUse(name string, uses []string) error {
+	for _, su := range uses {
+		if c, ok := CanonicalSpecialUse(su); !ok || c != su {
+			return Errorf("create", name, ErrInvalid, fmt.Errorf("%q is not a special-use attribute", su))
+		}
+	}
+	ns, store, err := u.resolveTrim(name)
+	if err != nil {
+		return err
+	}
+	if IsInbox(store) {
+		return Errorf("create", name, ErrExists, nil)
+	}
+	if err := ns.Store.Create(store); err != nil {
+		return err
+	}
+	if len(uses) == 0 {
+		return nil
+	}
+	err = ns.updateSpecialUse(func(m map[string][]string) { m[store] = append([]string(nil), uses...) })
+	if err != nil {
+		if derr := ns.Store.Delete(store); derr != nil {
+			u.log.Warn("mailbox without its special use not removed", zap.String("mailbox", name), zap.Error(derr))
+		}
+		return Errorf("create", name, ErrTemporary, err)
+	}
 	return nil
+}
+
+// specialUseFile records the special uses assigned by CREATE, one
+// mailbox a line: its store name as a Go quoted string, a tab, and the
+// attributes separated by spaces. It lives in the location's root,
+// beside the driver's own files.
+const specialUseFile = "cote-special-use"
+
+// readSpecialUse reads the record; a missing file is an empty one.
+func (ns *Namespace) readSpecialUse() (map[string][]string, error) {
+	m := map[string][]string{}
+	if ns.root == "" {
+		return m, nil
+	}
+	data, err := os.ReadFile(filepath.Join(ns.root, specialUseFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, Errorf("list", "", ErrTemporary, err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		q, rest, ok := strings.Cut(line, "\t")
+		if !ok {
+			continue
+		}
+		name, err := strconv.Unquote(q)
+		if err != nil {
+			continue
+		}
+		var uses []string
+		for _, f := range strings.Fields(rest) {
+			if c, ok := CanonicalSpecialUse(f); ok {
+				uses = append(uses, c)
+			}
+		}
+		if len(uses) > 0 {
+			m[name] = uses
+		}
+	}
+	return m, nil
+}
+
+// updateSpecialUse applies edit to the record under an exclusive lock
+// (sessions of one user may run at once) and replaces the file
+// atomically, so a reader sees the old record or the new one.
+func (ns *Namespace) updateSpecialUse(edit func(map[string][]string)) error {
+	if ns.root == "" {
+		return errors.New("the mail location has no root directory")
+	}
+	lock, err := os.OpenFile(filepath.Join(ns.root, specialUseFile+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	m, err := ns.readSpecialUse()
+	if err != nil {
+		return err
+	}
+	edit(m)
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, k := range names {
+		b.WriteString(strconv.Quote(k) + "\t" + strings.Join(m[k], " ") + "\n")
+	}
+	tmp, err := os.CreateTemp(ns.root, specialUseFile+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(b.String()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(ns.root, specialUseFile))
 }

@@ -48,9 +48,13 @@ type box struct {
 	st     *state
 	gen    uint64
 	snapID fileID
-	logID  fileID
-	logOff int64 // valid log bytes applied, after the header
-	floor  uint64
+	// snapMtime and snapSize complete snapID: a box kept idle
+	// (Driver.idle) may outlive its mailbox, and a recreated mailbox's
+	// snapshot can get a freed inode number back.
+	snapMtime, snapSize int64
+	logID               fileID
+	logOff              int64 // valid log bytes applied, after the header
+	floor               uint64
 
 	ulc  uidlistCache // dovecot-uidlist as last parsed (uidcache.go)
 	subs map[*mailbox]struct{}
@@ -69,11 +73,30 @@ func idOf(fi os.FileInfo) fileID {
 func (b *box) path(n string) string { return filepath.Join(b.dir, n) }
 
 func (b *box) closeFiles() {
+	b.closeLock()
+	b.st = nil
+}
+
+// closeLock closes cote-index.lock (b.lock reopens it), keeping the
+// in-memory index.
+func (b *box) closeLock() {
 	if b.lockF != nil {
 		b.lockF.Close()
 		b.lockF = nil
 	}
-	b.st = nil
+}
+
+// setSnap records the identity of the snapshot b.st was read from or
+// written as.
+func (b *box) setSnap(fi os.FileInfo) {
+	b.snapID, b.snapMtime = statKey(fi)
+	b.snapSize = fi.Size()
+}
+
+// sameSnap reports whether fi is the snapshot b.st came from.
+func (b *box) sameSnap(fi os.FileInfo) bool {
+	id, mt := statKey(fi)
+	return id == b.snapID && mt == b.snapMtime && fi.Size() == b.snapSize
 }
 
 // lock takes the OFD lock on cote-index.lock: shared for readers,
@@ -124,7 +147,7 @@ func (b *box) refresh() error {
 		}
 		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
 	}
-	if b.st == nil || idOf(fi) != b.snapID {
+	if b.st == nil || !b.sameSnap(fi) {
 		data, err := os.ReadFile(b.path(indexName))
 		if err != nil {
 			return storage.Errorf("index", b.name, storage.ErrTemporary, err)
@@ -139,8 +162,12 @@ func (b *box) refresh() error {
 			b.log.Warn("index corrupt, rebuilding", zap.Error(err))
 			return errRebuild
 		}
-		b.st, b.gen, b.snapID = st, gen, idOf(fi)
+		b.st, b.gen = st, gen
+		b.setSnap(fi)
 		b.logID, b.logOff = fileID{}, 0
+		// The floor is read again before the next modseq: this may be
+		// another mailbox's index than the one it was read for.
+		b.floor = 0
 	}
 	lf, err := os.Open(b.path(logName))
 	if err != nil {
@@ -253,7 +280,8 @@ func (b *box) compact() error {
 	if err != nil {
 		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
 	}
-	b.gen, b.snapID = gen, idOf(fi)
+	b.gen = gen
+	b.setSnap(fi)
 	return b.newLog()
 }
 
@@ -325,7 +353,7 @@ func (b *box) rebuild() error {
 	if err != nil {
 		return storage.Errorf("index", b.name, storage.ErrTemporary, err)
 	}
-	b.snapID = idOf(fi)
+	b.setSnap(fi)
 	if err := b.newLog(); err != nil {
 		return err
 	}

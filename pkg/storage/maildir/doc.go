@@ -33,7 +33,11 @@
 //     reused; files renamed, added or removed by other programs are picked
 //     up by the next scan (directory mtimes say when one is needed).
 //   - One Driver per process: one in-memory index per mailbox and one
-//     inotify watcher (fsnotify) for all sessions.
+//     inotify watcher (fsnotify) for all sessions. The last few mailboxes
+//     no session has open keep their index in memory (Driver.idle, no
+//     file descriptor); reopening one revalidates it against the index
+//     files (snapshot identity, mtime and size; log offset) like any
+//     refresh, so a repeated SELECT does not decode it again.
 //
 // Must not import protocol packages (imap, pop3, lmtp) or auth.
 package maildir

@@ -60,6 +60,9 @@ type msg struct {
 	// keeps its source's (dovecot-uidlist extension G, as Dovecot's
 	// maildir copy records it); the EMAILID derives from it.
 	guid string
+	// eid caches emailID(guidOf(m)), filled by toMessage under b.mu:
+	// FETCH 1:* would otherwise hash every GUID again.
+	eid string
 }
 
 // state is the index of one mailbox in memory.

@@ -282,10 +282,17 @@ func (mb *mailbox) KeywordsChanged() bool {
 	return len(mb.b.st.keywords) != mb.kwCount
 }
 
+// toMessage returns m as storage.Message; the caller holds b.mu.
 func (b *box) toMessage(m *msg) storage.Message {
+	if m.eid == "" {
+		m.eid = emailID(guidOf(m))
+	}
 	out := storage.Message{
 		UID: m.uid, Flags: m.flags, ModSeq: m.modseq, Size: m.vsize, PhysicalSize: m.size,
-		InternalDate: time.Unix(m.idate, 0), SaveDate: time.Unix(m.sdate, 0), EmailID: emailID(guidOf(m)),
+		InternalDate: time.Unix(m.idate, 0), SaveDate: time.Unix(m.sdate, 0), EmailID: m.eid,
+	}
+	if m.kw == 0 {
+		return out
 	}
 	for i := 0; i < len(b.st.keywords); i++ {
 		if m.kw&(1<<i) != 0 && b.st.keywords[i] != "" {
@@ -322,9 +329,11 @@ func (mb *mailbox) Messages(uids []uint32, fn func(storage.Message) error) error
 		uids = mb.view
 	}
 	const batch = 1024 // release the lock now and then for other sessions
+	// One buffer for every batch: fn gets each Message by value.
+	out := make([]storage.Message, 0, min(batch, len(uids)))
 	for len(uids) > 0 {
 		n := min(batch, len(uids))
-		var out []storage.Message
+		out = out[:0]
 		mb.b.mu.Lock()
 		for _, uid := range uids[:n] {
 			if m := mb.b.st.msgs[uid]; m != nil {
