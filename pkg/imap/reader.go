@@ -229,7 +229,19 @@ func (r *Reader) Pipelined() bool {
 		return false
 	}
 	b, _ := r.br.Peek(n)
-	return bytes.IndexByte(b, '\n') >= 0
+	// Blank lines are skipped by ReadCommand, so they are no command: a
+	// client that ends its input with an empty line must still get its
+	// answers flushed.
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return false
+		}
+		if line := bytes.TrimSuffix(b[:i], []byte{'\r'}); len(line) > 0 {
+			return true
+		}
+		b = b[i+1:]
+	}
 }
 
 // readLine returns the next line without its line ending (CRLF, or a bare

@@ -340,3 +340,29 @@ func sameArgs(a, b []Arg) bool {
 	}
 	return true
 }
+
+// A buffered blank line is no pipelined command: ReadCommand skips it, so
+// a session that waited for it would never flush its answers.
+func TestPipelinedBlankLines(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     bool
+	}{
+		{"nothing after", "a NOOP\r\n", false},
+		{"blank line", "a NOOP\r\n\r\n", false},
+		{"blank lines and bare LF", "a NOOP\r\n\r\n\n\r\n", false},
+		{"partial command", "a NOOP\r\nb NO", false},
+		{"command", "a NOOP\r\nb NOOP\r\n", true},
+		{"blank then command", "a NOOP\r\n\r\nb NOOP\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReader(strings.NewReader(tc.in), Limits{})
+			if _, err := r.ReadCommand(); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Pipelined(); got != tc.want {
+				t.Errorf("Pipelined() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -30,6 +30,7 @@ func TestIMAPTranscripts(t *testing.T) {
 		{"login-unavailable.tr", "imap", false},
 		{"starttls.tr", "imap", false},
 		{"bad-commands.tr", "imap", false},
+		{"garbage.tr", "imap", false},
 		{"imaps.tr", "imaps", true},
 		{"login-unavailable.tr", "imaps", true},
 	}
