@@ -127,6 +127,7 @@ func start(cfgPath string, foreground bool) error {
 		DebugPath: cfg.Root.Get("debug_log_path"),
 		Facility:  cfg.Root.Get("syslog_facility"),
 		Timestamp: cfg.Root.Get("log_timestamp"),
+		Ident:     cfg.Root.Get("instance_name"),
 	})
 	if err != nil {
 		return fail(err)

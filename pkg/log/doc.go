@@ -22,7 +22,7 @@
 // newline inside a message is written as \n, so one entry is always one line.
 // A child's own "service" or "pid" field is renamed child_service/child_pid:
 // only the master says who wrote a line. With log_path = syslog the same line
-// without timestamp and level goes to syslog with tag "cote", the level as
+// without timestamp and level goes to syslog with instance_name (default "cote") as the tag, the level as
 // the severity and syslog_facility as the facility. As in Dovecot, errors and
 // warnings go to log_path, info lines to info_log_path (default: log_path)
 // and debug lines to debug_log_path (default: info_log_path).

@@ -65,10 +65,15 @@ type Sink struct {
 type output struct {
 	path     string
 	facility syslog.Priority
+	ident    string         // syslog tag
 	w        io.Writer      // where file-format lines go (nil with syslog)
 	file     *os.File       // the opened log file; nil for stderr, which is never closed
 	sys      *syslog.Writer // path = syslog
 }
+
+// syslogNew connects to the local syslog daemon; tests point it at their
+// own socket.
+var syslogNew = syslog.New
 
 // Options are the logging settings the sink honours.
 type Options struct {
@@ -77,6 +82,7 @@ type Options struct {
 	DebugPath string // debug_log_path; "" means the info path
 	Facility  string // syslog_facility; "" means mail
 	Timestamp string // log_timestamp (strftime); "" means DefaultTimestamp
+	Ident     string // instance_name: the syslog tag; "" means "cote"
 }
 
 // OpenSink opens the configured outputs. An info or debug path equal to
@@ -95,13 +101,17 @@ func OpenSink(o Options) (*Sink, error) {
 		return nil, fmt.Errorf("log_timestamp: %w", err)
 	}
 	s := &Sink{stamp: stamp}
+	ident := o.Ident
+	if ident == "" {
+		ident = "cote"
+	}
 	get := func(setting, path string) (*output, error) {
 		for _, out := range s.outs {
 			if out.path == path {
 				return out, nil
 			}
 		}
-		out := &output{path: path, facility: fac}
+		out := &output{path: path, facility: fac, ident: ident}
 		if err := out.open(setting); err != nil {
 			return nil, err
 		}
@@ -163,7 +173,7 @@ func (o *output) open(setting string) error {
 	case PathStderr:
 		o.w = os.Stderr
 	case PathSyslog:
-		w, err := syslog.New(o.facility|syslog.LOG_INFO, "cote")
+		w, err := syslogNew(o.facility|syslog.LOG_INFO, o.ident)
 		if err != nil {
 			return fmt.Errorf("%s: syslog: %w", setting, err)
 		}

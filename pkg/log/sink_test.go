@@ -2,6 +2,8 @@ package log
 
 import (
 	"bytes"
+	"log/syslog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,4 +227,39 @@ func TestLevelRouting(t *testing.T) {
 		t.Fatal("default routing opened several outputs")
 	}
 	s.Close()
+}
+
+// With log_path = syslog, lines carry instance_name as the tag and the
+// entry's level as the severity, under syslog_facility.
+func TestSyslogIdent(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "log")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	old := syslogNew
+	syslogNew = func(p syslog.Priority, tag string) (*syslog.Writer, error) {
+		return syslog.Dial("unixgram", sock, p, tag)
+	}
+	t.Cleanup(func() { syslogNew = old })
+	s, err := OpenSink(Options{Path: PathSyslog, Facility: "local3", Ident: "mx1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Write(Entry{Time: t0, Level: "warn", Service: "imap-login", PID: 7, Msg: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(buf[:n])
+	// <PRI> = facility local3 (19) * 8 + warning (4) = 156.
+	if !strings.HasPrefix(got, "<156>") || !strings.Contains(got, " mx1[") || !strings.HasSuffix(strings.TrimSpace(got), "imap-login[7]: hello") {
+		t.Fatalf("syslog datagram %q", got)
+	}
 }

@@ -131,7 +131,7 @@ var schema = []Setting{
 		Doc: "protocols to serve; smtp is cote's MTA (smtpd and queue)"},
 	{Name: "listen", Type: TAddrList, Default: "*, ::", Kinds: root, Doc: "addresses inet listeners bind when they set no address"},
 	{Name: "base_dir", Type: TPath, Default: "/run/cote", Kinds: root, Doc: "runtime directory: pid file, control socket, internal sockets, login chroot"},
-	{Name: "instance_name", Type: TString, Default: "cote", Kinds: root, Doc: "name of this instance in process titles and logs"},
+	{Name: "instance_name", Type: TString, Default: "cote", Kinds: root, Doc: "name of this instance: the syslog tag of its log lines"},
 	{Name: "login_greeting", Type: TString, Default: "cote ready.", Kinds: root, Doc: "greeting sent to clients before login"},
 	{Name: "shutdown_clients", Type: TBool, Default: "yes", Kinds: root, Doc: "close client connections when the master stops"},
 	{Name: "default_process_limit", Type: TUint, Default: "100", Min: 1, Kinds: root, Doc: "process_limit of services that set none"},
