@@ -20,7 +20,10 @@ import (
 
 func main() {
 	service.Main(func(ctx context.Context, rt *service.Runtime) error {
-		icfg := sessionConfig(rt.Settings.Protocol("imap"), rt.Log)
+		icfg, err := sessionConfig(rt.Settings.Protocol("imap"), rt.Log)
+		if err != nil {
+			return err
+		}
 		srv := postlogin.New(rt.Settings, postlogin.Protocol{
 			Name: "imap",
 			Refuse: func(conn net.Conn, tag, code, text string) error {

@@ -40,7 +40,11 @@
 //   - No read is unbounded: a line segment is capped at MaxLine bytes (64 KiB,
 //     Dovecot's imap_max_line_length), a literal at MaxLiteral, a whole
 //     command, literals included, at MaxCommand, and its literals in number
-//     at MaxLiterals.
+//     at MaxLiterals. The exception is a top-level literal the caller's
+//     Stream hook takes (APPEND's message): its data goes to the hook's
+//     consumer through a reader of exactly its size and is never held, so
+//     the hook applies the cap (APPENDLIMIT); whatever the consumer leaves
+//     unread is discarded so the stream stays in step.
 //   - A synchronizing literal "{n}" is answered with a continuation only after
 //     the caller's Continue hook accepted it; a rejected one leaves the stream
 //     at the start of the next command, because the client sends nothing more.

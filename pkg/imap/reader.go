@@ -77,7 +77,11 @@ type Arg struct {
 	Value   string // atom text or string contents; "NIL" as written for NIL
 	Literal bool   // a String that arrived as a literal
 	Binary  bool   // a literal8 "~{n}" (RFC 3516 §4.4), which may hold NUL
-	List    []Arg  // the items of a List
+	// Streamed is a literal the Reader's Stream hook consumed: Value is
+	// empty and Size is the literal's length.
+	Streamed bool
+	Size     int64
+	List     []Arg // the items of a List
 }
 
 // AString returns the value of an astring (RFC 9051 §9: atom or string).
@@ -172,6 +176,20 @@ type Reader struct {
 	// request ("+ OK") and flush, or return an error to refuse the
 	// literal. A nil Continue refuses every synchronizing literal.
 	Continue func(tag, name string, size int64) error
+	// Stream, when set, is asked about every literal at the top level
+	// of a command before anything is sent or read for it; args are the
+	// command's arguments parsed so far. A nil consume keeps the literal
+	// in memory (Arg.Value, within MaxLiteral and MaxCommand). A non-nil
+	// consume gets the literal's data as a reader of exactly size bytes
+	// (after Continue for a synchronizing one) and the Arg is marked
+	// Streamed: such a literal is not bounded by MaxLiteral or
+	// MaxCommand, since it is never held, and the hook applies its own
+	// cap. It is how APPEND writes a message into the store straight
+	// from the socket. An error refuses the literal: a *LiteralError
+	// with that Err, after the rest of the command is skipped. A
+	// consume error is returned the same way, once the literal's
+	// remaining data and the rest of the command are read.
+	Stream func(tag, name string, args []Arg, size int64, binary bool) (consume func(io.Reader) error, err error)
 
 	buf []byte // assembly buffer for a line longer than readChunk
 }
@@ -320,6 +338,8 @@ type parser struct {
 	name  string
 	// literals counts the command's literals against MaxLiterals.
 	literals int
+	// args are the top-level arguments parsed so far (for Stream).
+	args *[]Arg
 }
 
 func (p *parser) syntax(format string, args ...any) error {
@@ -377,6 +397,7 @@ func (p *parser) command() (*Command, error) {
 	}
 	p.name = strings.ToUpper(string(p.line[start:p.pos]))
 	cmd := &Command{Tag: p.tag, Name: p.name}
+	p.args = &cmd.Args
 	for !p.eol() {
 		if p.line[p.pos] != ' ' {
 			return nil, p.syntax("Expected space between arguments")
@@ -413,13 +434,13 @@ func (p *parser) arg(depth int) (Arg, error) {
 	case '"':
 		return p.quoted()
 	case '{':
-		return p.literal(false)
+		return p.literal(false, depth)
 	case '~':
 		// literal8 (RFC 3516 §4.4); "~" alone or before anything but
 		// "{" is an atom character.
 		if p.pos+1 < len(p.line) && p.line[p.pos+1] == '{' {
 			p.pos++
-			return p.literal(true)
+			return p.literal(true, depth)
 		}
 		return p.atom()
 	case ')':
@@ -557,7 +578,7 @@ func (p *parser) parseLiteralHeader() (int64, bool, error) {
 	return n, sync, nil
 }
 
-func (p *parser) literal(binary bool) (Arg, error) {
+func (p *parser) literal(binary bool, depth int) (Arg, error) {
 	n, sync, err := p.parseLiteralHeader()
 	if err != nil {
 		return Arg{}, err
@@ -571,6 +592,15 @@ func (p *parser) literal(binary bool) (Arg, error) {
 	}
 	if !sync && p.r.lim.MaxNonSync > 0 && n > p.r.lim.MaxNonSync {
 		return Arg{}, &FatalError{Tag: p.tag, Code: "TOOBIG", Msg: "Non-synchronizing literal too large"}
+	}
+	if depth == 0 && p.r.Stream != nil {
+		consume, err := p.r.Stream(p.tag, p.name, *p.args, n, binary)
+		if err != nil {
+			return Arg{}, p.refuseLiteral(n, sync, err)
+		}
+		if consume != nil {
+			return p.streamLiteral(n, sync, binary, consume)
+		}
 	}
 	if sync {
 		if n > p.r.lim.MaxLiteral || p.total+n > p.r.lim.MaxCommand {
@@ -599,6 +629,97 @@ func (p *parser) literal(binary bool) (Arg, error) {
 		return Arg{}, err
 	}
 	return Arg{Kind: String, Value: string(data), Literal: true, Binary: binary}, nil
+}
+
+// refuseLiteral answers a literal the Stream hook refused with err. A
+// synchronizing one was not sent; a non-synchronizing one is on the way
+// and is discarded with the rest of the command, unless it is larger than
+// MaxLiteral: then the connection is not worth keeping (as for an
+// oversized one in literal).
+func (p *parser) refuseLiteral(n int64, sync bool, err error) error {
+	lerr := &LiteralError{Tag: p.tag, Name: p.name, Size: n, Err: err}
+	if sync {
+		return lerr
+	}
+	if n > p.r.lim.MaxLiteral {
+		return &FatalError{Tag: p.tag, Code: "TOOBIG", Msg: "Literal refused, aborting"}
+	}
+	if _, derr := p.r.br.Discard(int(n)); derr != nil {
+		return derr
+	}
+	if ferr := p.nextSegment(); ferr != nil {
+		return ferr
+	}
+	if ferr := p.skipRest(); ferr != nil {
+		return ferr
+	}
+	return lerr
+}
+
+// streamLiteral hands a literal's data to consume without holding it.
+// Whatever consume leaves unread is discarded so the stream stays in
+// step; a read failure of the connection is returned as such, a failure
+// of consume as a *LiteralError once the command is consumed.
+func (p *parser) streamLiteral(n int64, sync, binary bool, consume func(io.Reader) error) (Arg, error) {
+	if sync {
+		if p.r.Continue == nil {
+			return Arg{}, &LiteralError{Tag: p.tag, Name: p.name, Size: n, Err: errors.New("synchronizing literals are not accepted here")}
+		}
+		if err := p.r.Continue(p.tag, p.name, n); err != nil {
+			return Arg{}, &LiteralError{Tag: p.tag, Name: p.name, Size: n, Err: err}
+		}
+	}
+	src := &literalReader{r: p.r.br, left: n}
+	cerr := consume(src)
+	if src.err == nil && src.left > 0 {
+		_, _ = io.Copy(io.Discard, src)
+	}
+	if src.err != nil {
+		return Arg{}, src.err
+	}
+	if err := p.nextSegment(); err != nil {
+		return Arg{}, err
+	}
+	if cerr != nil {
+		if err := p.skipRest(); err != nil {
+			return Arg{}, err
+		}
+		return Arg{}, &LiteralError{Tag: p.tag, Name: p.name, Size: n, Err: cerr}
+	}
+	return Arg{Kind: String, Literal: true, Binary: binary, Streamed: true, Size: n}, nil
+}
+
+// literalReader reads exactly left bytes of a literal and keeps the
+// connection's read error apart from the consumer's own failures: an
+// early EOF is io.ErrUnexpectedEOF, since the literal is incomplete.
+type literalReader struct {
+	r    io.Reader
+	left int64
+	err  error
+}
+
+func (l *literalReader) Read(b []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	if l.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > l.left {
+		b = b[:l.left]
+	}
+	n, err := l.r.Read(b)
+	l.left -= int64(n)
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if l.left > 0 {
+			l.err = err
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // nextSegment reads the line segment that follows a literal.

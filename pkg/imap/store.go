@@ -75,6 +75,10 @@ type AppendMessage struct {
 	// NUL and is stored after its content transfer encoding is undone
 	// by the client; the store keeps it as is.
 	Binary bool
+	// Streamed is a literal the Reader handed to its Stream hook: Data
+	// is empty and Size is the message's length.
+	Streamed bool
+	Size     int64
 }
 
 // MaxAppendMessages caps one MULTIAPPEND; each message is a literal, so
@@ -123,6 +127,7 @@ func ParseAppend(args []Arg, delim byte) (string, []AppendMessage, error) {
 			return "", nil, badArg("The message must be a literal")
 		}
 		m.Data, m.Binary = rest[0].Value, rest[0].Binary
+		m.Streamed, m.Size = rest[0].Streamed, rest[0].Size
 		rest = rest[1:]
 		msgs = append(msgs, m)
 	}

@@ -19,7 +19,11 @@
 // code, anything else -> NO [SERVERBUG] with the cause logged, I/O ->
 // the connection closes.
 //
-// Imports: pkg/imap (wire), pkg/storage, pkg/message, zap. It must not
+// SEARCH compares text with RFC 5051's i;unicode-casemap (titlecase, then
+// NFKD: golang.org/x/text/unicode/norm), after undoing transfer encodings
+// and converting legacy charsets to UTF-8, as Dovecot does.
+//
+// Imports: pkg/imap (wire), pkg/storage, pkg/message, zap, x/text/unicode/norm. It must not
 // import login, auth, settings or the storage drivers: the process main
 // wires those in.
 //
@@ -36,6 +40,12 @@
 //     changes only in Mailbox.Sync, which runs only where RFC 9051 §7.5
 //     allows EXPUNGE responses: never during FETCH, STORE or SEARCH by
 //     sequence number.
+//   - APPEND never holds a message in memory: the reader's Stream hook
+//     (append.go) checks each message literal against APPENDLIMIT before
+//     its continuation request and copies it from the connection into one
+//     save transaction, which is committed only when the whole command
+//     has been read and aborted otherwise (MULTIAPPEND is all or nothing).
+//     Config.AppendLimit 0 is no limit, and no APPENDLIMIT is advertised.
 //   - Client text never names paths or backends: storage errors carry a
 //     kind, and only the kind reaches the client.
 package imapd

@@ -13,6 +13,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/cote-mail/cote/pkg/imap"
 	"github.com/cote-mail/cote/pkg/imap/charset"
 	"github.com/cote-mail/cote/pkg/message"
@@ -24,7 +26,7 @@ import (
 type searchKey struct {
 	op   string
 	str  string // header name
-	str2 string // needle, case-folded by foldString
+	str2 string // needle, in i;unicode-casemap form (foldString)
 	num  int64
 	date time.Time // midnight, server time zone
 	flag storage.Flags
@@ -326,42 +328,80 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 	return nil
 }
 
-// foldString case-folds s for SEARCH's substring match. RFC 9051 §6.4.4
-// makes the match case-insensitive; Dovecot folds with the
-// i;unicode-casemap comparator (RFC 5051), which maps every character to
-// its titlecase. Mapping each rune to the smallest member of its simple
-// case-folding orbit gives the same equivalence classes for the simple
-// mappings (σ, ς and Σ meet; K and the Kelvin sign meet) without
-// allocating for ASCII input that is already folded. Invalid UTF-8
+// foldString maps s to its i;unicode-casemap canonical form (RFC 5051
+// §2), the comparator Dovecot uses for SEARCH text keys; RFC 9051 §6.4.4
+// makes the match case-insensitive and SEARCH is a substring test over
+// the canonical forms of needle and haystack. Each character is mapped
+// to its simple titlecase (UnicodeData.txt, so no SpecialCasing: "ß"
+// stays "ß" and does not meet "SS", and Turkish "ı" and "i" both become
+// "I" while "İ" decomposes to "I" U+0307), then fully decomposed with
+// compatibility mappings (NFKD: "ﬁ" becomes "fi", the Kelvin sign
+// becomes "K", NFC and NFD spellings of "é" meet).
+//
+// The titlecase step is repeated on the decomposition until nothing
+// changes. RFC 5051 applies it once, before decomposing, which leaves
+// the lower-case "fi" of "ﬁ" unmatchable by any needle, since a typed
+// "fi" maps to "FI"; the repeat makes the mapping idempotent, so
+// foldString(foldString(x)) == foldString(x) and every character
+// decomposition the RFC intends to match does match. Invalid UTF-8
 // becomes U+FFFD, as Dovecot's decoder makes it.
 func foldString(s string) string {
+	if isASCII(s) {
+		// Titlecase and uppercase agree on ASCII and NFKD leaves it
+		// alone; strings.ToUpper returns s unchanged when it already
+		// is upper case, so the common case does not allocate.
+		return strings.ToUpper(s)
+	}
+	t := titleString(s)
+	// A bound on the repeats keeps a pathological table from looping;
+	// every code point reaches its fixed point well within it
+	// (TestFoldIdempotent).
+	for range 4 {
+		d := norm.NFKD.String(t)
+		n := titleString(d)
+		if n == d {
+			return n
+		}
+		t = n
+	}
+	return t
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// titleString maps every rune of s to its simple titlecase
+// (unicode.ToTitle reads UnicodeData.txt's one-to-one mappings), and
+// invalid UTF-8 to U+FFFD. It returns s itself when nothing changes.
+func titleString(s string) string {
+	changed := false
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				changed = true
+				break
+			}
+		}
+		if unicode.ToTitle(r) != r {
+			changed = true
+			break
+		}
+	}
+	if !changed {
+		return s
+	}
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, r := range s {
-		b.WriteRune(foldRune(r))
+		b.WriteRune(unicode.ToTitle(r))
 	}
 	return b.String()
-}
-
-func foldRune(r rune) rune {
-	if r < utf8.RuneSelf {
-		if 'A' <= r && r <= 'Z' {
-			return r + 'a' - 'A'
-		}
-		return r
-	}
-	lo := r
-	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-		if f < lo {
-			lo = f
-		}
-	}
-	if 'A' <= lo && lo <= 'Z' {
-		// The orbit of a non-ASCII rune such as the Kelvin sign holds
-		// both ASCII cases: meet the ASCII branch above on lower case.
-		lo += 'a' - 'A'
-	}
-	return lo
 }
 
 // wordDecoder decodes RFC 2047 encoded-words in every charset

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Messages in legacy charsets, each with a distinctive word outside
@@ -62,18 +64,104 @@ func TestSearchCharsets(t *testing.T) {
 	}
 }
 
+// TestFoldString: foldString is RFC 5051's i;unicode-casemap: simple
+// titlecase, then compatibility decomposition. Cases marked match=false
+// are equivalences a full case folding would make and RFC 5051 does not.
 func TestFoldString(t *testing.T) {
-	for _, tc := range []struct{ name, a, b string }{
-		{"ascii", "Hello", "hELLO"},
-		{"latin1", "ÄÖÜ", "äöü"},
-		{"greek sigma", "ΣΑΣ", "σας"},
-		{"kelvin", "\u212a", "k"},
-		{"cyrillic", "ПРИВЕТ", "привет"},
+	for _, tc := range []struct {
+		name, a, b string
+		match      bool
+	}{
+		{"ascii", "Hello", "hELLO", true},
+		{"latin1", "ÄÖÜ", "äöü", true},
+		{"greek sigma", "ΣΑΣ", "σας", true},
+		{"cyrillic", "ПРИВЕТ", "привет", true},
+		{"kelvin sign", "\u212a", "k", true},
+		{"kelvin sign upper", "\u212a", "K", true},
+		{"angstrom sign", "\u212b", "å", true},
+		{"nfc vs nfd", "caf\u00e9", "cafe\u0301", true},
+		{"nfc vs nfd upper", "CAF\u00c9", "cafe\u0301", true},
+		{"fi ligature", "\ufb01le", "FILE", true},
+		{"fi ligature lower", "\ufb01le", "file", true},
+		{"ffl ligature", "wa\ufb04e", "WAFFLE", true},
+		{"fullwidth", "\uff21\uff42\uff43", "abc", true},
+		{"superscript two", "x\u00b2", "X2", true},
+		{"dz digraph title", "\u01c5", "\u01c6", true},
+		{"dz digraph upper", "\u01c4", "dž", true},
+		{"long s", "\u017f", "s", true},
+		{"hangul syllable vs jamo", "\ud55c", "\u1112\u1161\u11ab", true},
+		{"turkish dotless i upper", "\u0131", "I", true},
+		{"turkish dotless i lower", "\u0131", "i", true},
+		{"turkish dotted capital I", "\u0130", "i\u0307", true},
+		{"sharp s vs ss", "stra\u00dfe", "STRASSE", false},
+		{"sharp s vs capital sharp s", "\u00df", "\u1e9e", false},
+		{"turkish dotted capital I vs i", "\u0130", "i", false},
+		{"accent kept", "\u00e9", "e", false},
+		{"invalid utf-8", "a\xffb", "A\ufffdB", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if foldString(tc.a) != foldString(tc.b) {
-				t.Fatalf("fold(%q)=%q fold(%q)=%q", tc.a, foldString(tc.a), tc.b, foldString(tc.b))
+			fa, fb := foldString(tc.a), foldString(tc.b)
+			if (fa == fb) != tc.match {
+				t.Fatalf("fold(%q)=%q fold(%q)=%q, want equal=%v", tc.a, fa, tc.b, fb, tc.match)
 			}
 		})
 	}
+}
+
+// TestFoldSubstring: SEARCH is a substring test over canonical forms,
+// so a base letter finds its accented forms (their decomposition holds
+// it) but not the other way round.
+func TestFoldSubstring(t *testing.T) {
+	for _, tc := range []struct {
+		name, hay, needle string
+		want              bool
+	}{
+		{"base finds accented", "Caf\u00e9", "cafe", true},
+		{"accented finds nfd", "cafe\u0301 noir", "CAF\u00c9", true},
+		{"accented misses base", "cafe", "caf\u00e9", false},
+		{"ligature inside word", "pro\ufb01t", "profit", true},
+		{"dotted capital I holds i", "\u0130stanbul", "i", true},
+		{"dotted capital I keeps its dot", "\u0130stanbul", "istanbul", false},
+		{"dotted capital I with dot", "\u0130stanbul", "i\u0307stanbul", true},
+		{"dotless i", "\u0131s\u0131k", "ISIK", true},
+		{"sharp s not ss", "Stra\u00dfe", "strasse", false},
+		{"sharp s itself", "STRA\u00dfE", "stra\u00dfe", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := strings.Contains(foldString(tc.hay), foldString(tc.needle)); got != tc.want {
+				t.Fatalf("contains(fold(%q)=%q, fold(%q)=%q) = %v, want %v",
+					tc.hay, foldString(tc.hay), tc.needle, foldString(tc.needle), got, tc.want)
+			}
+		})
+	}
+}
+
+// TestFoldIdempotent: the canonical form of a canonical form is itself,
+// for every code point, so the repeat bound in foldString is never hit.
+func TestFoldIdempotent(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !unicode.IsPrint(r) && !unicode.IsMark(r) {
+			continue
+		}
+		f := foldString(string(r))
+		if g := foldString(f); g != f {
+			t.Fatalf("fold(%U)=%q, fold of that=%q", r, f, g)
+		}
+	}
+}
+
+// FuzzFoldString: the canonical form is valid UTF-8 and a fixed point.
+func FuzzFoldString(f *testing.F) {
+	for _, s := range []string{"Hello", "stra\u00dfe", "\ufb01", "\u0130\u0131", "e\u0301\u0323", "\ud55c", "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := foldString(s)
+		if !utf8.ValidString(got) {
+			t.Fatalf("fold(%q)=%q is not UTF-8", s, got)
+		}
+		if again := foldString(got); again != got {
+			t.Fatalf("fold(%q)=%q, fold of that=%q", s, got, again)
+		}
+	})
 }

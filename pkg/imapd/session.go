@@ -27,10 +27,6 @@ const (
 	// DefaultWriteTimeout bounds one flush to a client that stopped
 	// reading.
 	DefaultWriteTimeout = 5 * time.Minute
-	// DefaultAppendLimit is the largest message APPEND accepts (APPENDLIMIT,
-	// RFC 7889) when none is configured; the whole literal is held in
-	// memory, so it must stay far below the process memory limit.
-	DefaultAppendLimit = 50 << 20
 	// maxBadCommands is Dovecot's CLIENT_MAX_BAD_COMMANDS after login:
 	// 20 BAD replies in a row end the session.
 	maxBadCommands = 20
@@ -38,10 +34,13 @@ const (
 
 // Config is what a Session needs from the settings.
 type Config struct {
-	// Limits bound the command reader; MaxLiteral and MaxCommand are
-	// raised to AppendLimit (plus one line) so APPEND can carry a message.
+	// Limits bound the command reader. APPEND's message literals are
+	// streamed into the store and bounded by AppendLimit instead of
+	// MaxLiteral and MaxCommand, which only cap what is held in memory.
 	Limits imap.Limits
-	// AppendLimit is the APPENDLIMIT advertised and enforced.
+	// AppendLimit is the APPENDLIMIT (RFC 7889) advertised and enforced:
+	// the quota plugin's quota_max_mail_size. Zero or less is no limit,
+	// and then no APPENDLIMIT is advertised.
 	AppendLimit int64
 	// IdleTimeout closes a session that sent nothing for this long
 	// (outside IDLE).
@@ -55,8 +54,8 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.AppendLimit <= 0 {
-		c.AppendLimit = DefaultAppendLimit
+	if c.AppendLimit < 0 {
+		c.AppendLimit = 0
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
@@ -67,14 +66,8 @@ func (c Config) withDefaults() Config {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
-	if c.Limits.MaxLiteral < c.AppendLimit {
-		c.Limits.MaxLiteral = c.AppendLimit
-	}
 	if c.Limits.MaxLine <= 0 {
 		c.Limits.MaxLine = imap.DefaultMaxLine
-	}
-	if min := c.AppendLimit + int64(c.Limits.MaxLine); c.Limits.MaxCommand < min {
-		c.Limits.MaxCommand = min
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
@@ -114,6 +107,9 @@ type Session struct {
 	needSync bool
 	bad      int
 	in       *flushReader
+	// app is the APPEND being read: its messages are saved while the
+	// command is parsed, and committed or aborted once it is complete.
+	app *appendTx
 	// mboxName is the full IMAP name the selected mailbox was opened by
 	// (s.mbox.Name() is the store's name, without namespace mapping).
 	mboxName string
@@ -166,8 +162,10 @@ func (s *Session) Serve(ctx context.Context, preamble []byte, greetTag string) e
 	s.in = &flushReader{r: in, s: s, on: true}
 	s.r = imap.NewReader(s.in, s.cfg.Limits)
 	s.r.Continue = s.continueLiteral
+	s.r.Stream = s.streamAppend
 	s.w = imap.NewWriter(s.conn)
 	defer s.closeMailbox()
+	defer s.abortAppend()
 
 	stop := context.AfterFunc(ctx, func() {
 		// Unblocks a read; the loop then sees ctx done and says BYE.
@@ -191,6 +189,7 @@ func (s *Session) Serve(ctx context.Context, preamble []byte, greetTag string) e
 		_ = s.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		cmd, err := s.r.ReadCommand()
 		if err != nil {
+			s.abortAppend()
 			if ctx.Err() != nil {
 				return s.bye("Server shutting down.", errShutdown)
 			}
@@ -198,11 +197,15 @@ func (s *Session) Serve(ctx context.Context, preamble []byte, greetTag string) e
 				return rerr
 			}
 		} else if err := s.dispatch(ctx, cmd); err != nil {
+			s.abortAppend()
 			if ctx.Err() != nil && errors.Is(err, errShutdown) {
 				return s.bye("Server shutting down.", errShutdown)
 			}
 			return err
 		}
+		// A command other than APPEND never opens a transaction, and
+		// APPEND takes its own: this is only a guard.
+		s.abortAppend()
 		if s.bad >= maxBadCommands {
 			return s.bye("Too many invalid IMAP commands.", errors.New("imapd: too many bad commands"))
 		}
@@ -236,6 +239,12 @@ func (s *Session) readError(err error) (done bool, _ error) {
 			// RFC 5530 LIMIT: the command was well-formed, a server
 			// limit refused it; the client sent no literal data.
 			s.w.Tagged(le.Tag, "NO", "LIMIT", "Too many literals.")
+		} else if le.Name == "APPEND" && !errors.Is(le.Err, imap.ErrLiteralTooLarge) {
+			// Refused by streamAppend or failed while saving: the
+			// command's own error (TRYCREATE, TOOBIG, a store error).
+			if err := s.respond(le.Tag, le.Name, le.Err); err != nil {
+				return true, err
+			}
 		} else if errors.Is(le.Err, imap.ErrLiteralTooLarge) {
 			if le.Name == "APPEND" {
 				s.w.Tagged(le.Tag, "NO", "TOOBIG", "Message too large.")
@@ -301,12 +310,18 @@ func (s *Session) closeMailbox() {
 // capabilities is the post-login CAPABILITY list: only what is fully
 // implemented.
 func (s *Session) capabilities() []string {
-	return []string{
+	caps := []string{
 		"IMAP4rev1", "IMAP4rev2", s.literalCap(), "ENABLE", "IDLE", "NAMESPACE", "ID",
 		"UIDPLUS", "MOVE", "CHILDREN", "UNSELECT", "SPECIAL-USE", "CREATE-SPECIAL-USE",
 		"LIST-EXTENDED", "LIST-STATUS", "ESEARCH", "SEARCHRES", "STATUS=SIZE",
-		"APPENDLIMIT=" + itoa64(s.cfg.AppendLimit), "BINARY", "MULTIAPPEND",
 	}
+	// RFC 7889 §2: "APPENDLIMIT=n" is a limit for every mailbox; the bare
+	// APPENDLIMIT would promise per-mailbox limits in STATUS and LIST,
+	// which there are not. Without a limit nothing is advertised.
+	if s.cfg.AppendLimit > 0 {
+		caps = append(caps, "APPENDLIMIT="+itoa64(s.cfg.AppendLimit))
+	}
+	return append(caps, "BINARY", "MULTIAPPEND")
 }
 
 // literalCap is LITERAL- (RFC 7888 §5) when non-synchronizing literals

@@ -93,6 +93,34 @@ type Quota struct {
 	VSizes  bool     // quota_vsizes = yes: count RFC822.SIZE (count backend only)
 }
 
+// MaxMailSize is the quota plugin's quota_max_mail_size: the largest
+// message a save accepts, which the imap process advertises as
+// APPENDLIMIT (RFC 7889). Zero means no limit, as in Dovecot, and so
+// does a configuration without the quota plugin. A later plugin { }
+// section overrides an earlier one, as in QuotaConfig.
+func MaxMailSize(root *settings.Section) (int64, error) {
+	if !slices.Contains(root.List("mail_plugins"), "quota") {
+		return 0, nil
+	}
+	raw := ""
+	for _, p := range root.Children(settings.KindPlugin) {
+		if v, ok := p.Values["quota_max_mail_size"]; ok {
+			raw = v.Raw
+		}
+	}
+	if strings.TrimSpace(raw) == "" {
+		return 0, nil
+	}
+	n, err := settings.ParseSize(raw)
+	if err != nil {
+		return 0, fmt.Errorf("plugin quota_max_mail_size = %s: %v", raw, err)
+	}
+	if n > 1<<62 {
+		return 0, fmt.Errorf("plugin quota_max_mail_size = %s: too large", raw)
+	}
+	return int64(n), nil
+}
+
 // QuotaConfig reads the quota of a user: nothing unless mail_plugins
 // holds quota; then the `quota` plugin setting (`maildir[:root name]` or
 // `count[:root name]`) and the quota_rule, quota_rule2, ... values of the
@@ -136,8 +164,8 @@ func QuotaConfig(root *settings.Section, fields map[string]string) (Quota, error
 		q.Root = "User quota"
 	}
 	for k := range plugin {
-		if strings.HasPrefix(k, "quota") && k != "quota" && k != "quota_vsizes" && !isRuleKey(k) {
-			return q, fmt.Errorf("plugin %s: not supported (cote honours quota, quota_vsizes and quota_rule, quota_rule2, ...)", k)
+		if strings.HasPrefix(k, "quota") && k != "quota" && k != "quota_vsizes" && k != "quota_max_mail_size" && !isRuleKey(k) {
+			return q, fmt.Errorf("plugin %s: not supported (cote honours quota, quota_vsizes, quota_max_mail_size and quota_rule, quota_rule2, ...)", k)
 		}
 	}
 	if v, ok := plugin["quota_vsizes"]; ok {

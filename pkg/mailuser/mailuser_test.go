@@ -128,3 +128,41 @@ func TestNamespaces(t *testing.T) {
 		t.Errorf("mailbox %+v", mb)
 	}
 }
+
+func TestMaxMailSize(t *testing.T) {
+	tests := []struct {
+		name string
+		conf string
+		want int64
+		err  string
+	}{
+		{name: "no quota plugin", conf: "mail_location = maildir:~/Maildir\nplugin {\n quota_max_mail_size = 10M\n}\n", want: 0},
+		{name: "plugin without the setting", conf: "mail_location = maildir:~/Maildir\nmail_plugins = quota\nplugin {\n quota = maildir\n}\n", want: 0},
+		{name: "ten megabytes", conf: "mail_location = maildir:~/Maildir\nmail_plugins = quota\nplugin {\n quota = maildir\n quota_max_mail_size = 10M\n}\n", want: 10 << 20},
+		{name: "zero is no limit", conf: "mail_location = maildir:~/Maildir\nmail_plugins = quota\nplugin {\n quota = maildir\n quota_max_mail_size = 0\n}\n", want: 0},
+		// An invalid size is a config error at load: see pkg/settings'
+		// broken corpus, case plugin-bad-size.
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := load(t, tc.conf)
+			got, err := MaxMailSize(c.Protocol("imap"))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("MaxMailSize = %d, want %d", got, tc.want)
+			}
+			// QuotaConfig must accept the key rather than refuse it.
+			if _, err := QuotaConfig(c.Protocol("imap"), map[string]string{}); err != nil && strings.Contains(err.Error(), "quota_max_mail_size") {
+				t.Errorf("QuotaConfig refuses quota_max_mail_size: %v", err)
+			}
+		})
+	}
+}

@@ -116,6 +116,14 @@ func (l *loader) setting(sec *Section, n *config.Node, service string) {
 		// quota, reads its keys through pkg/mailuser, which refuses quota
 		// keys it does not honour; keys of plugins that are not loaded do
 		// nothing, in Dovecot as here (mail_plugins refuses those plugins).
+		// Sizes are checked here so a bad one is a config error at load,
+		// not a service that fails at start.
+		if n.Key == "quota_max_mail_size" && !deferred(n) {
+			if _, err := ParseSize(n.Value); err != nil {
+				l.errorf(n.Pos, n.Key, "%v", err)
+				return
+			}
+		}
 		sec.Values[n.Key] = v
 		return
 	case KindDict:
