@@ -16,10 +16,11 @@ install -d "$sbindir" "$bindir" "$libexec" "$etc/conf.d" "$pki/certs" \
 install -d -m 0700 "$pki/private"
 install -m 0755 "$bin/cote" "$sbindir/cote"
 [ -f "$bin/coteadm" ] && install -m 0755 "$bin/coteadm" "$bindir/coteadm"
+[ -f "$bin/cote-bench" ] && install -m 0755 "$bin/cote-bench" "$bindir/cote-bench"
 for f in "$bin"/*; do
 	n=$(basename "$f")
 	case $n in
-	cote | coteadm) ;;
+	cote | coteadm | cote-bench) ;;
 	*) install -m 0755 "$f" "$libexec/$n" ;;
 	esac
 done
