@@ -19,6 +19,7 @@ require (
 )
 
 require (
+	github.com/emersion/go-smtp v0.25.1
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect

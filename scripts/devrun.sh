@@ -48,6 +48,12 @@ service imap-login {
   }
 }
 
+service lmtp {
+  inet_listener lmtp {
+    port = 10024
+  }
+}
+
 passdb {
   driver = passwd-file
   args = scheme=SHA512-CRYPT $run/users
@@ -63,6 +69,7 @@ CONF
 cat <<MSG
 cote dev suite: config $run/cote.conf
   IMAP     127.0.0.1:10143 (STARTTLS)    IMAPS 127.0.0.1:10993
+  LMTP     127.0.0.1:10024
   demo user: demo / demo (address demo@localhost, loopback only)
   try: openssl s_client -connect 127.0.0.1:10993 -quiet
        curl -v --insecure imaps://127.0.0.1:10993/ -u demo:demo

@@ -13,7 +13,7 @@ import (
 // BuiltServices names the service binaries this build has. A service of an
 // enabled protocol that is not built is reported by MissingProtocols and
 // binds nothing.
-var BuiltServices = map[string]bool{"imap-login": true, "imap": true, "auth": true, "auth-worker": true, "anvil": true}
+var BuiltServices = map[string]bool{"imap-login": true, "imap": true, "auth": true, "auth-worker": true, "anvil": true, "lmtp": true}
 
 // serviceDef is the schema's built-in definition of a service.
 type serviceDef struct {
@@ -76,6 +76,22 @@ var serviceDefs = map[string]serviceDef{
 		Protocol: "imap", Executable: "imap", UserFrom: "mail_uid", GroupFrom: "mail_gid",
 		ServiceCount: 0, MinAvailCPUs: true,
 		Unix: []unixDef{{Name: "login/imap", Mode: 0o666}},
+	},
+	// lmtp delivers into the store as mail_uid (virtual users share it).
+	// Its unix socket is 0600 owned by mail_uid: only that user (an MTA
+	// running as it, or cote's queue) and root may deliver; Dovecot's
+	// stock mode is 0666, which lets every local user forge mail into any
+	// mailbox. Postfix delivering through its private/ directory is given
+	// access with a unix_listener section (user = postfix). The inet
+	// listener (port 24, on `listen`) is Dovecot's usual lmtp port.
+	"lmtp": {
+		Protocol: "lmtp", Executable: "lmtp", UserFrom: "mail_uid", GroupFrom: "mail_gid",
+		ServiceCount: 0, MinAvailCPUs: true,
+		Unix: []unixDef{{Name: "lmtp", Mode: 0o600, UserFrom: "mail_uid"}},
+		// LMTP takes mail for any local user without authentication, so
+		// the inet listener is off (port 0) until the admin sets a port,
+		// as in Dovecot's stock 10-master.conf.
+		Inet: []inetDef{{Name: "lmtp", Port: 0}},
 	},
 	// auth serves logins (auth-client; login/auth-client inside the
 	// login chroot, which only the login user's group can enter), the

@@ -1,0 +1,28 @@
+// Command lmtp is the local delivery service: the master spawns it as
+// mail_uid with the lmtp unix listener (and the optional inet one); pkg/lmtp
+// serves each LMTP client. Build it with CGO_ENABLED=0 (the privilege drop
+// needs AllThreadsSyscall).
+package main
+
+import (
+	"context"
+
+	"github.com/cote-mail/cote/pkg/lmtp"
+	"github.com/cote-mail/cote/pkg/service"
+	"github.com/cote-mail/cote/pkg/storage"
+	"github.com/cote-mail/cote/pkg/storage/maildir"
+)
+
+func main() {
+	service.Main(func(ctx context.Context, rt *service.Runtime) error {
+		srv, err := lmtp.New(rt.Settings, lmtp.Config{
+			Drivers: map[string]storage.Driver{"maildir": maildir.New(rt.Log).Open},
+			Log:     rt.Log,
+		})
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		return rt.Serve(ctx, srv.Handle)
+	})
+}
