@@ -56,7 +56,8 @@ service lmtp {
 
 passdb {
   driver = passwd-file
-  args = scheme=SHA512-CRYPT $run/users
+  # demo@localhost (LMTP) and demo (IMAP login) are the same user.
+  args = scheme=SHA512-CRYPT username_format=%n $run/users
 }
 userdb {
   driver = static
