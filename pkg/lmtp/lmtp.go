@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,8 +67,7 @@ type Server struct {
 	check       bool // compare userdb ids with the process's (not without privilege separation)
 	seq         atomic.Uint64
 
-	mu     sync.Mutex // guards master: one auth-userdb connection shared by all sessions
-	master *authproto.Master
+	master *authproto.MasterConn // one auth-userdb connection shared by all sessions
 }
 
 // New returns a Server for the settings cfg (the lmtp protocol filter
@@ -94,6 +92,7 @@ func New(settingsCfg *settings.Config, cfg Config) (*Server, error) {
 	}
 	return &Server{
 		cfg: cfg, root: root, hostname: host, maxSize: maxSize,
+		master:      authproto.NewMasterConn(cfg.Userdb),
 		delimiters:  root.Get("recipient_delimiter"),
 		addReceived: root.Bool("lmtp_add_received_header"),
 		uid:         os.Geteuid(), gid: os.Getegid(), check: os.Getenv(ipc.EnvNoPrivsep) != "1",
@@ -102,12 +101,7 @@ func New(settingsCfg *settings.Config, cfg Config) (*Server, error) {
 
 // Close closes the auth-userdb connection.
 func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.master != nil {
-		s.master.Close()
-		s.master = nil
-	}
+	s.master.Close()
 }
 
 // Handle serves one LMTP client until it quits or ctx is cancelled
@@ -362,7 +356,7 @@ func copyCRLF(w io.Writer, r io.Reader) (int64, error) {
 // deliver saves body into rc's INBOX in one save transaction; Commit
 // returns only once the message is on stable storage.
 func (s *Server) deliver(rc *recipient, body io.Reader, log *zap.Logger) error {
-	if err := makeHome(rc.cfg.Home); err != nil {
+	if err := mailuser.MakeHome(rc.cfg.Home); err != nil {
 		return fmt.Errorf("home directory: %w", err)
 	}
 	u, err := storage.OpenUser(rc.cfg, s.cfg.Drivers, log)
@@ -415,124 +409,35 @@ func (s *Server) lookupName(addr string) string {
 func (s *Server) lookup(ctx context.Context, name string) (string, map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		m, err := s.conn(ctx)
-		if err != nil {
-			return "", nil, err
-		}
-		user, fields, err := m.User(ctx, name, "lmtp", nil)
-		var fe *authproto.FailError
-		switch {
-		case err == nil:
-			out := map[string]string{}
-			for _, f := range fields {
-				out[f.Key] = f.Value
-			}
-			if user == "" {
-				user = name
-			}
-			return user, out, nil
-		case errors.As(err, &fe), errors.Is(err, authproto.ErrNotFound), ctx.Err() != nil, attempt > 0:
-			return "", nil, err
-		}
-		s.drop(m)
-	}
-}
-
-func (s *Server) conn(ctx context.Context) (*authproto.Master, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.master != nil {
-		return s.master, nil
-	}
-	m, err := authproto.DialMaster(ctx, s.cfg.Userdb)
+	var user string
+	var fields authproto.Fields
+	err := s.master.Do(ctx, func(m *authproto.Master) error {
+		var err error
+		user, fields, err = m.User(ctx, name, "lmtp", nil)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("auth-userdb: %w", err)
+		return "", nil, err
 	}
-	s.master = m
-	return m, nil
-}
-
-func (s *Server) drop(m *authproto.Master) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.master == m {
-		s.master = nil
+	if user == "" {
+		user = name
 	}
-	m.Close()
+	return user, fields.Map(), nil
 }
 
 // userConfig checks the userdb's uid and gid against the process's (a
 // user with another uid is a system user, whose delivery needs a per-uid
 // helper this service does not have) and builds the store configuration
-// with mail_location's variables expanded.
+// (pkg/mailuser, shared with the imap process).
 func (s *Server) userConfig(session, name string, fields map[string]string, conn net.Conn) (storage.UserConfig, error) {
-	for _, k := range []struct {
-		key  string
-		want int
-	}{{"uid", s.uid}, {"gid", s.gid}} {
-		v, ok := fields[k.key]
-		if !ok {
-			continue
-		}
-		id, err := resolveID(k.key, v)
-		if err != nil {
-			return storage.UserConfig{}, err
-		}
-		if s.check && id != k.want {
-			return storage.UserConfig{}, fmt.Errorf("userdb %s=%s (%d), but lmtp runs as %d: delivery for users with their own uid is not supported; set mail_uid/mail_gid to the virtual mail user", k.key, v, id, k.want)
-		}
-		fields[k.key] = strconv.Itoa(id)
-	}
-	if _, ok := fields["home"]; !ok && fields["mail"] == "" && s.root.Get("mail_location") == "" {
-		return storage.UserConfig{}, errors.New("neither a userdb home or mail field nor mail_location says where the mail is")
-	}
-	cfg, err := mailuser.Config(s.root, mailuser.User{Name: name, Fields: fields})
-	if err != nil {
-		return storage.UserConfig{}, err
-	}
-	vars := settings.Vars{"user": name, "home": fields["home"], "service": "lmtp",
-		"uid": fields["uid"], "gid": fields["gid"], "session": session}
+	sess := mailuser.Session{Service: "lmtp", ID: session}
 	if tcp, ok := conn.LocalAddr().(*net.TCPAddr); ok {
-		vars["lip"] = tcp.IP.String()
+		sess.Local, _ = netip.AddrFromSlice(tcp.IP)
+		sess.Local = sess.Local.Unmap()
 	}
 	if tcp, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-		vars["rip"] = tcp.IP.String()
+		sess.Remote, _ = netip.AddrFromSlice(tcp.IP)
+		sess.Remote = sess.Remote.Unmap()
 	}
-	if cfg.MailLocation, err = settings.Expand(cfg.MailLocation, vars); err != nil {
-		return storage.UserConfig{}, fmt.Errorf("mail location: %w", err)
-	}
-	return cfg, nil
-}
-
-// resolveID turns a userdb uid or gid (a number or a name, as Dovecot
-// allows) into a number.
-func resolveID(key, v string) (int, error) {
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return n, nil
-	}
-	if key == "uid" {
-		u, err := user.Lookup(v)
-		if err != nil {
-			return 0, fmt.Errorf("userdb uid=%s: %w", v, err)
-		}
-		return strconv.Atoi(u.Uid)
-	}
-	g, err := user.LookupGroup(v)
-	if err != nil {
-		return 0, fmt.Errorf("userdb gid=%s: %w", v, err)
-	}
-	return strconv.Atoi(g.Gid)
-}
-
-// makeHome creates a missing home directory (mode 0700, parents too) as
-// Dovecot does on a virtual user's first delivery.
-func makeHome(home string) error {
-	if home == "" || !filepath.IsAbs(home) {
-		return nil
-	}
-	if _, err := os.Stat(home); err == nil || !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return os.MkdirAll(home, 0o700)
+	return mailuser.ForProcess(s.root, mailuser.Process{UID: s.uid, GID: s.gid, Check: s.check}, name, fields, sess)
 }

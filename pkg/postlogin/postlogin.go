@@ -2,13 +2,10 @@ package postlogin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -77,8 +74,7 @@ type Server struct {
 	gid   int
 	check bool // compare userdb ids (not when privilege separation is off)
 
-	mu     sync.Mutex // guards master: one auth-master connection shared by all sessions
-	master *authproto.Master
+	master *authproto.MasterConn // one auth-master connection shared by all sessions
 
 	anvilMu sync.Mutex // guards anvil and serializes admit
 	anvil   *anvil.Client
@@ -97,18 +93,14 @@ func New(settingsCfg *settings.Config, proto Protocol, cfg Config) *Server {
 	}
 	return &Server{
 		cfg: cfg, proto: proto, root: settingsCfg.Protocol(proto.Name),
-		uid: os.Geteuid(), gid: os.Getegid(), check: os.Getenv(ipc.EnvNoPrivsep) != "1",
+		master: authproto.NewMasterConn(cfg.AuthMaster),
+		uid:    os.Geteuid(), gid: os.Getegid(), check: os.Getenv(ipc.EnvNoPrivsep) != "1",
 	}
 }
 
 // Close closes the auth-master and anvil connections.
 func (s *Server) Close() {
-	s.mu.Lock()
-	if s.master != nil {
-		s.master.Close()
-		s.master = nil
-	}
-	s.mu.Unlock()
+	s.master.Close()
 	s.anvilMu.Lock()
 	defer s.anvilMu.Unlock()
 	if s.anvil != nil {
@@ -186,7 +178,7 @@ func (s *Server) Handle(ctx context.Context, conn net.Conn, _ *service.Listener)
 		return
 	}
 	defer release()
-	if err := makeHome(ucfg.Home); err != nil {
+	if err := mailuser.MakeHome(ucfg.Home); err != nil {
 		log.Error("login refused: cannot create the home directory", zap.Error(err))
 		refuse("SERVERBUG")
 		return
@@ -215,129 +207,27 @@ func (s *Server) Handle(ctx context.Context, conn net.Conn, _ *service.Listener)
 func (s *Server) redeem(ctx context.Context, pid int, rec *ipc.Handoff) (string, map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		m, err := s.conn(ctx)
-		if err != nil {
-			return "", nil, err
-		}
+	var name string
+	var fields authproto.Fields
+	err := s.master.Do(ctx, func(m *authproto.Master) error {
 		if m.ServerPID() != rec.AuthPID {
 			// The login authenticated with another auth process (auth
 			// restarted since): that one's memory of the OK is gone.
-			return "", nil, fmt.Errorf("the login authenticated with auth pid %d, auth-master is pid %d", rec.AuthPID, m.ServerPID())
+			return fmt.Errorf("the login authenticated with auth pid %d, auth-master is pid %d", rec.AuthPID, m.ServerPID())
 		}
-		name, fields, err := m.Request(ctx, pid, rec.AuthID, rec.Cookie)
-		var fe *authproto.FailError
-		switch {
-		case err == nil:
-			out := map[string]string{}
-			for _, f := range fields {
-				out[f.Key] = f.Value
-			}
-			return name, out, nil
-		case errors.As(err, &fe), errors.Is(err, authproto.ErrNotFound), ctx.Err() != nil, attempt > 0:
-			return "", nil, err
-		}
-		s.drop(m)
-	}
-}
-
-func (s *Server) conn(ctx context.Context) (*authproto.Master, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.master != nil {
-		return s.master, nil
-	}
-	m, err := authproto.DialMaster(ctx, s.cfg.AuthMaster)
+		var err error
+		name, fields, err = m.Request(ctx, pid, rec.AuthID, rec.Cookie)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("auth-master: %w", err)
+		return "", nil, err
 	}
-	s.master = m
-	return m, nil
-}
-
-func (s *Server) drop(m *authproto.Master) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.master == m {
-		s.master = nil
-	}
-	m.Close()
+	return name, fields.Map(), nil
 }
 
 // userConfig checks the userdb's uid and gid against the process's and
-// builds the store configuration.
+// builds the store configuration (pkg/mailuser, shared with lmtp).
 func (s *Server) userConfig(rec *ipc.Handoff, name string, fields map[string]string) (storage.UserConfig, error) {
-	for _, k := range []struct {
-		key  string
-		want int
-	}{{"uid", s.uid}, {"gid", s.gid}} {
-		v, ok := fields[k.key]
-		if !ok {
-			continue
-		}
-		id, err := resolveID(k.key, v)
-		if err != nil {
-			return storage.UserConfig{}, err
-		}
-		if s.check && id != k.want {
-			return storage.UserConfig{}, fmt.Errorf("userdb %s=%s (%d), but this process runs as %d: set mail_uid/mail_gid to the virtual mail user", k.key, v, id, k.want)
-		}
-		fields[k.key] = strconv.Itoa(id)
-	}
-	if _, ok := fields["home"]; !ok && fields["mail"] == "" && s.root.Get("mail_location") == "" {
-		return storage.UserConfig{}, errors.New("neither a userdb home or mail field nor mail_location says where the mail is")
-	}
-	cfg, err := mailuser.Config(s.root, mailuser.User{Name: name, Fields: fields})
-	if err != nil {
-		return storage.UserConfig{}, err
-	}
-	// mail_location and the userdb mail field may hold %u, %d, %n, %h
-	// (Dovecot's mail_location = maildir:/var/vmail/%d/%n).
-	vars := settings.Vars{"user": name, "home": fields["home"], "service": s.proto.Name,
-		"uid": fields["uid"], "gid": fields["gid"], "session": rec.SessionID}
-	if rec.Local.IsValid() {
-		vars["lip"] = rec.Local.Addr().String()
-	}
-	if rec.Remote.IsValid() {
-		vars["rip"] = rec.Remote.Addr().String()
-	}
-	if cfg.MailLocation, err = settings.Expand(cfg.MailLocation, vars); err != nil {
-		return storage.UserConfig{}, fmt.Errorf("mail location: %w", err)
-	}
-	return cfg, nil
-}
-
-// resolveID turns a userdb uid or gid (a number or a name, as Dovecot
-// allows) into a number. The process is not chrooted, so /etc/passwd and
-// /etc/group are readable.
-func resolveID(key, v string) (int, error) {
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return n, nil
-	}
-	if key == "uid" {
-		u, err := user.Lookup(v)
-		if err != nil {
-			return 0, fmt.Errorf("userdb uid=%s: %w", v, err)
-		}
-		return strconv.Atoi(u.Uid)
-	}
-	g, err := user.LookupGroup(v)
-	if err != nil {
-		return 0, fmt.Errorf("userdb gid=%s: %w", v, err)
-	}
-	return strconv.Atoi(g.Gid)
-}
-
-// makeHome creates a missing home directory (and missing parents, such as
-// the domain level of /var/vmail/%d/%n) with mode 0700, as Dovecot does
-// on a virtual user's first login. The process runs as the mail user, so
-// it can only create what that user may.
-func makeHome(home string) error {
-	if home == "" || !filepath.IsAbs(home) {
-		return nil
-	}
-	if _, err := os.Stat(home); err == nil || !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return os.MkdirAll(home, 0o700)
+	return mailuser.ForProcess(s.root, mailuser.Process{UID: s.uid, GID: s.gid, Check: s.check}, name, fields,
+		mailuser.Session{Service: s.proto.Name, ID: rec.SessionID, Local: rec.Local.Addr(), Remote: rec.Remote.Addr()})
 }
