@@ -188,13 +188,21 @@ func (s *Suite) pickPorts() {
 		return
 	}
 	var b strings.Builder
+	// A port probed free and closed can come back from the next probe;
+	// two listeners on one port would fail the configuration.
+	used := map[int]bool{}
 	for _, svc := range cfg.Services() {
 		var ls strings.Builder
 		for _, l := range svc.Inet {
 			if l.Port == 0 {
 				continue
 			}
-			fmt.Fprintf(&ls, "  inet_listener %s {\n    port = %d\n  }\n", l.Name, FreePort(s.t))
+			port := FreePort(s.t)
+			for used[port] {
+				port = FreePort(s.t)
+			}
+			used[port] = true
+			fmt.Fprintf(&ls, "  inet_listener %s {\n    port = %d\n  }\n", l.Name, port)
 		}
 		if ls.Len() > 0 {
 			fmt.Fprintf(&b, "service %s {\n%s}\n", svc.Name, ls.String())
