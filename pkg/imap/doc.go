@@ -14,6 +14,9 @@
 //     OLD, RECENT), CHARSET, ESEARCH RETURN options (RFC 4731, RFC 5182).
 //     Legacy charsets come from pkg/imap/charset, passed in as a
 //     CharsetDecoder, so imap-login does not link the charset tables.
+//   - sort.go: SORT (RFC 5256, RFC 5957 DISPLAYFROM/DISPLAYTO, RFC 5267
+//     RETURN) and THREAD arguments; the charset and program after them
+//     are parsed as SEARCH's.
 //   - fetch.go: FETCH data items (RFC 9051 §6.4.5, RFC 3516 BINARY),
 //     sections through message.ParseSection, partials.
 //   - store.go: STORE and APPEND/MULTIAPPEND arguments (RFC 3502);

@@ -9,7 +9,18 @@
 // 3348 (CHILDREN), 6154 (SPECIAL-USE), 5258 and 5819 (LIST-EXTENDED,
 // LIST-STATUS), 4731 (ESEARCH), 5182 (SEARCHRES), 8438 (STATUS=SIZE),
 // 7889 (APPENDLIMIT), 3516 (BINARY), 3502 (MULTIAPPEND), 7888 (LITERAL+, or LITERAL- when
-// Config.Limits.MaxNonSync is set).
+// Config.Limits.MaxNonSync is set), 5256 (SORT, THREAD=ORDEREDSUBJECT,
+// THREAD=REFERENCES, and Dovecot's THREAD=REFS), 5957 (SORT=DISPLAY),
+// 5267 (ESORT), 9208 (QUOTA, QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE, when
+// Config.Quota), 4978 (COMPRESS=DEFLATE, when Config.Compress).
+//
+// SORT and THREAD (sort.go, thread.go, subject.go, sortdata.go) read only
+// the header of each message, once: the fields they use and the parsed
+// Date are cached in the store (cache field "imap.sorthdr1"). Base
+// subjects follow RFC 5256 §2.1 as Dovecot's imap-base-subject reads it,
+// and every string key is compared in i;unicode-casemap form
+// (foldString), like Dovecot; testdata/sortcorpus is compared with
+// Dovecot's answers by TestSortThreadDovecot.
 //
 // Structure: one command table (table.go) maps a command name ("UID
 // FETCH" is a two-word key) to its handler, the states it is allowed in
@@ -46,6 +57,10 @@
 //     save transaction, which is committed only when the whole command
 //     has been read and aborted otherwise (MULTIAPPEND is all or nothing).
 //     Config.AppendLimit 0 is no limit, and no APPENDLIMIT is advertised.
+//   - After COMPRESS DEFLATE (compress.go) the writer compresses and the
+//     reader decompresses; every flush of the corked output ends with a
+//     deflate sync flush, so the flushing rule above still guarantees
+//     that a client never waits for bytes the server holds.
 //   - Client text never names paths or backends: storage errors carry a
 //     kind, and only the kind reaches the client.
 package imapd

@@ -47,7 +47,7 @@ func FuzzSession(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			cfg := Config{AppendLimit: 64 << 10, IdleTimeout: 10 * time.Second}
+			cfg := Config{AppendLimit: 64 << 10, IdleTimeout: 10 * time.Second, Quota: true}
 			NewSession(cfg, u, srv, nil).Serve(context.Background(), nil, "")
 			srv.Close()
 		}()

@@ -287,6 +287,11 @@ func (s *Session) parseStatusItems(a imap.Arg) ([]string, error) {
 			if s.rev2 {
 				return nil, bad("Invalid status item RECENT.")
 			}
+		case "DELETED-STORAGE":
+			// RFC 9208 §4.4, with QUOTA=RES-STORAGE.
+			if !s.cfg.Quota {
+				return nil, bad("Invalid status item %s.", it.Value)
+			}
 		default:
 			return nil, bad("Invalid status item %s.", it.Value)
 		}
@@ -306,6 +311,12 @@ func (s *Session) writeStatus(name string, items []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	var delStorage int64
+	if slices.Contains(items, "DELETED-STORAGE") {
+		if delStorage, err = s.deletedStorage(name); err != nil {
+			return err
+		}
 	}
 	s.w.WriteString("* STATUS ")
 	s.w.AString(s.mailboxOut(name))
@@ -330,6 +341,8 @@ func (s *Session) writeStatus(name string, items []string) error {
 			s.w.WriteString(itoa64(st.Size))
 		case "DELETED":
 			s.w.WriteString(itoa(st.Deleted))
+		case "DELETED-STORAGE":
+			s.w.WriteString(itoa64(delStorage))
 		}
 	}
 	s.w.WriteString(")\r\n")

@@ -49,6 +49,13 @@ type Config struct {
 	Keepalive time.Duration
 	// WriteTimeout bounds each flush.
 	WriteTimeout time.Duration
+	// Quota enables QUOTA (RFC 9208): GETQUOTA, GETQUOTAROOT and SETQUOTA
+	// (always refused: limits come from the configuration). Dovecot's
+	// imap_quota plugin.
+	Quota bool
+	// Compress enables COMPRESS=DEFLATE (RFC 4978): Dovecot's imap_zlib
+	// plugin.
+	Compress bool
 	// Log is used when NewSession gets a nil logger.
 	Log *zap.Logger
 }
@@ -113,6 +120,8 @@ type Session struct {
 	// mboxName is the full IMAP name the selected mailbox was opened by
 	// (s.mbox.Name() is the store's name, without namespace mapping).
 	mboxName string
+	// z compresses the output after COMPRESS DEFLATE (compress.go).
+	z *deflateWriter
 }
 
 // flushReader flushes the pending responses before it reads from the
@@ -166,6 +175,7 @@ func (s *Session) Serve(ctx context.Context, preamble []byte, greetTag string) e
 	s.w = imap.NewWriter(s.conn)
 	defer s.closeMailbox()
 	defer s.abortAppend()
+	defer s.closeCompress()
 
 	stop := context.AfterFunc(ctx, func() {
 		// Unblocks a read; the loop then sees ctx done and says BYE.
@@ -280,11 +290,17 @@ func (s *Session) continueLiteral(tag, name string, size int64) error {
 
 // flush writes the buffered responses within the write timeout.
 func (s *Session) flush() error {
-	if s.w.Buffered() == 0 {
+	if s.w.Buffered() == 0 && (s.z == nil || !s.z.dirty) {
 		return nil
 	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	return s.w.Flush()
+	if err := s.w.Flush(); err != nil {
+		return err
+	}
+	if s.z != nil {
+		return s.z.Flush()
+	}
+	return nil
 }
 
 // bye says BYE and returns cause.
@@ -321,7 +337,17 @@ func (s *Session) capabilities() []string {
 	if s.cfg.AppendLimit > 0 {
 		caps = append(caps, "APPENDLIMIT="+itoa64(s.cfg.AppendLimit))
 	}
-	return append(caps, "BINARY", "MULTIAPPEND")
+	caps = append(caps, "BINARY", "MULTIAPPEND",
+		// Always on, as in Dovecot.
+		"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "THREAD=REFS")
+	if s.cfg.Quota {
+		caps = append(caps, "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")
+	}
+	if s.cfg.Compress && s.z == nil {
+		// RFC 4978 §3: not advertised once compression is active.
+		caps = append(caps, "COMPRESS=DEFLATE")
+	}
+	return caps
 }
 
 // literalCap is LITERAL- (RFC 7888 §5) when non-synchronizing literals

@@ -29,6 +29,8 @@ type testServer struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	errs   []error
+	// quotaRules are the user's quota_rule values (quota_test.go).
+	quotaRules []string
 }
 
 func newTestServer(t testing.TB, cfg Config) *testServer {
@@ -52,7 +54,10 @@ func newTestServer(t testing.TB, cfg Config) *testServer {
 }
 
 func (ts *testServer) openUser() (*storage.User, error) {
-	return storage.OpenUser(storage.UserConfig{Name: "u", Home: ts.home, MailLocation: "maildir:~/Maildir",
+	ts.mu.Lock()
+	rules := ts.quotaRules
+	ts.mu.Unlock()
+	return storage.OpenUser(storage.UserConfig{Name: "u", Home: ts.home, MailLocation: "maildir:~/Maildir", QuotaRules: rules,
 		Namespaces: []storage.NamespaceConfig{{
 			Separator: "/", Inbox: true, List: "yes", Subscriptions: true,
 			Mailboxes: []storage.MailboxConfig{

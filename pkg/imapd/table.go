@@ -84,6 +84,16 @@ func init() {
 		"UID COPY":   {fn: cmdCopy, states: selected},
 		"MOVE":       {fn: cmdMove, states: selected},
 		"UID MOVE":   {fn: cmdMove, states: selected},
+
+		"SORT":       {fn: cmdSort, states: selected, flags: flagSeqNums},
+		"UID SORT":   {fn: cmdSort, states: selected},
+		"THREAD":     {fn: cmdThread, states: selected, flags: flagSeqNums},
+		"UID THREAD": {fn: cmdThread, states: selected},
+
+		"GETQUOTA":     {fn: cmdGetQuota, states: anyState},
+		"GETQUOTAROOT": {fn: cmdGetQuotaRoot, states: anyState},
+		"SETQUOTA":     {fn: cmdSetQuota, states: anyState},
+		"COMPRESS":     {fn: cmdCompress, states: anyState, flags: flagOwnTagged},
 	}
 }
 

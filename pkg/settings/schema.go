@@ -186,7 +186,7 @@ var schema = []Setting{
 
 	// Root: mail.
 	{Name: "mail_location", Type: TString, Default: "", Kinds: root, Check: checkMailLocation, Doc: "mail store: maildir:~/Maildir"},
-	{Name: "mail_plugins", Type: TList, Default: "", Kinds: root, Enum: []string{"quota"},
+	{Name: "mail_plugins", Type: TList, Default: "", Kinds: root, Enum: []string{"quota", "imap_quota", "imap_zlib"},
 		Doc: "mail plugins: only quota (plugin { quota = maildir:User quota; quota_rule = *:storage=1G }, read by pkg/mailuser)"},
 	{Name: "mail_max_userip_connections", Type: TUint, Default: "10", Kinds: root,
 		Doc: "most post-login sessions of one user from one IP per protocol (counted by anvil); 0 = no limit"},

@@ -1,0 +1,234 @@
+package imapd
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cote-mail/cote/pkg/imap"
+	"github.com/cote-mail/cote/pkg/imap/charset"
+	"github.com/cote-mail/cote/pkg/storage"
+)
+
+// sortItem is one message being sorted, with the keys the criteria need.
+type sortItem struct {
+	uid  uint32
+	size int64
+	t    time.Time // ARRIVAL or DATE
+	str  []string  // the string keys, in criteria order, folded
+	hdr  *sortHeaders
+}
+
+// searchUIDs runs a parsed search program over the selected mailbox and
+// returns the matching messages, ascending by UID.
+func (s *Session) searchUIDs(c *cmdCtx, prog *searchKey) ([]storage.Message, error) {
+	var hits []storage.Message
+	err := s.mbox.Messages(nil, func(m storage.Message) error {
+		if err := c.ctx.Err(); err != nil {
+			return &ioError{errShutdown}
+		}
+		sm := &searchMsg{s: s, m: m}
+		if sm.match(prog) {
+			hits = append(hits, m)
+		}
+		return nil
+	})
+	return hits, err
+}
+
+// cmdSort: SORT and UID SORT (RFC 5256 §3), with SORT=DISPLAY's keys
+// (RFC 5957) and ESORT's RETURN options (RFC 5267 §3).
+func cmdSort(s *Session, c *cmdCtx) error {
+	parsed, err := imap.ParseSort(c.args, !s.rev2, charset.Decode)
+	if err != nil {
+		return err
+	}
+	prog, err := s.compile(parsed.Search.Key)
+	if err != nil {
+		return err
+	}
+	hits, err := s.searchUIDs(c, prog)
+	if err != nil {
+		return err
+	}
+	uids, err := s.sortMessages(hits, parsed.Criteria)
+	if err != nil {
+		return err
+	}
+	nums := uids
+	if !c.uid {
+		nums = make([]uint32, len(uids))
+		for i, u := range uids {
+			nums[i] = s.mbox.Seq(u)
+		}
+	}
+	ret := parsed.Return
+	if ret == nil {
+		s.w.WriteString("* SORT")
+		for _, n := range nums {
+			s.w.WriteString(" " + itoa(n))
+		}
+		s.w.CRLF()
+		return nil
+	}
+	if ret.Save {
+		// RFC 5182 §2.4 as for SEARCH; MIN and MAX are the first and
+		// last in sort order (RFC 5267 §3.2).
+		switch {
+		case len(uids) == 0 || ret.All || ret.Count || (!ret.Min && !ret.Max):
+			s.searchRes = slices.Sorted(slices.Values(uids))
+		case ret.Min && ret.Max && len(uids) > 1:
+			s.searchRes = slices.Sorted(slices.Values([]uint32{uids[0], uids[len(uids)-1]}))
+		case ret.Min:
+			s.searchRes = uids[:1:1]
+		default:
+			s.searchRes = slices.Clone(uids[len(uids)-1:])
+		}
+		if !ret.Min && !ret.Max && !ret.All && !ret.Count {
+			return nil
+		}
+	}
+	s.w.WriteString(`* ESEARCH (TAG `)
+	s.w.String(c.tag)
+	s.w.WriteString(")")
+	if c.uid {
+		s.w.WriteString(" UID")
+	}
+	if len(nums) > 0 {
+		if ret.Min {
+			s.w.WriteString(" MIN " + itoa(nums[0]))
+		}
+		if ret.Max {
+			s.w.WriteString(" MAX " + itoa(nums[len(nums)-1]))
+		}
+		if ret.All {
+			s.w.WriteString(" ALL " + orderedSet(nums))
+		}
+	}
+	if ret.Count {
+		s.w.WriteString(" COUNT " + itoa(uint32(len(nums))))
+	}
+	s.w.CRLF()
+	return nil
+}
+
+// orderedSet writes numbers in their given order (RFC 5267 §3.2: ESORT's
+// ALL is in sort order), joining only ascending runs into ranges.
+func orderedSet(nums []uint32) string {
+	var b strings.Builder
+	for i := 0; i < len(nums); {
+		j := i
+		for j+1 < len(nums) && nums[j+1] == nums[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(itoa(nums[i]))
+		if j > i {
+			b.WriteString(":" + itoa(nums[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+// sortMessages orders msgs by the criteria; ties keep sequence (UID)
+// order, as RFC 5256 §3 requires. It returns the UIDs.
+func (s *Session) sortMessages(msgs []storage.Message, crit []imap.SortCriterion) ([]uint32, error) {
+	items := make([]sortItem, len(msgs))
+	for i, m := range msgs {
+		it := &items[i]
+		it.uid, it.size = m.UID, m.Size
+		it.str = make([]string, len(crit))
+		for j, cr := range crit {
+			switch cr.Key {
+			case imap.SortArrival:
+				it.t = m.InternalDate
+			case imap.SortSize:
+			case imap.SortDate:
+				h, err := s.itemHeaders(it)
+				if err != nil {
+					return nil, err
+				}
+				it.t = sentDate(h, m.InternalDate)
+			default:
+				h, err := s.itemHeaders(it)
+				if err != nil {
+					return nil, err
+				}
+				it.str[j] = sortString(cr.Key, h)
+			}
+		}
+		it.hdr = nil
+	}
+	slices.SortStableFunc(items, func(a, b sortItem) int {
+		for j, cr := range crit {
+			var r int
+			switch cr.Key {
+			case imap.SortArrival, imap.SortDate:
+				r = a.t.Compare(b.t)
+			case imap.SortSize:
+				r = cmpInt64(a.size, b.size)
+			default:
+				r = strings.Compare(a.str[j], b.str[j])
+			}
+			if cr.Reverse {
+				r = -r
+			}
+			if r != 0 {
+				return r
+			}
+		}
+		// Ties: sequence order, which is UID order.
+		return cmpInt64(int64(a.uid), int64(b.uid))
+	})
+	out := make([]uint32, len(items))
+	for i := range items {
+		out[i] = items[i].uid
+	}
+	return out, nil
+}
+
+func (s *Session) itemHeaders(it *sortItem) (*sortHeaders, error) {
+	if it.hdr == nil {
+		h, err := s.headersOf(it.uid)
+		if err != nil {
+			return nil, err
+		}
+		it.hdr = h
+	}
+	return it.hdr, nil
+}
+
+// sortString is the folded string key of a message (i;unicode-casemap:
+// Dovecot titlecases and decomposes every string key, then compares
+// octets).
+func sortString(k imap.SortKey, h *sortHeaders) string {
+	switch k {
+	case imap.SortSubject:
+		b, _ := baseSubject(h.f[hSubject])
+		return b
+	case imap.SortFrom:
+		return foldString(firstMailbox(h.f[hFrom]))
+	case imap.SortTo:
+		return foldString(firstMailbox(h.f[hTo]))
+	case imap.SortCc:
+		return foldString(firstMailbox(h.f[hCc]))
+	case imap.SortDisplayFrom:
+		return foldString(displayName(h.f[hFrom]))
+	case imap.SortDisplayTo:
+		return foldString(displayName(h.f[hTo]))
+	}
+	return ""
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
