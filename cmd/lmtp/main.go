@@ -1,7 +1,9 @@
 // Command lmtp is the local delivery service: the master spawns it as
 // mail_uid with the lmtp unix listener (and the optional inet one); pkg/lmtp
-// serves each LMTP client. Build it with CGO_ENABLED=0 (the privilege drop
-// needs AllThreadsSyscall).
+// serves each LMTP client. With `service lmtp { user = root }` (for system
+// users with their own uids) it runs as root and delivers every recipient
+// through the deliver binary next to it, exec'd as the user. Build it with
+// CGO_ENABLED=0 (the privilege drop needs AllThreadsSyscall).
 package main
 
 import (

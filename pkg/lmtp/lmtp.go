@@ -2,7 +2,6 @@ package lmtp
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,16 +9,19 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
 	"github.com/cote-mail/cote/pkg/authproto"
+	"github.com/cote-mail/cote/pkg/delivery"
 	"github.com/cote-mail/cote/pkg/ipc"
 	"github.com/cote-mail/cote/pkg/mailuser"
 	"github.com/cote-mail/cote/pkg/service"
@@ -52,20 +54,25 @@ type Config struct {
 	// Drivers are the storage drivers by mail_location scheme.
 	Drivers map[string]storage.Driver
 	Log     *zap.Logger
+	// Helper is the deliver binary run (with the user's credentials) for
+	// each recipient when the service runs as root; "" means "deliver"
+	// next to this executable.
+	Helper string
 }
 
 // Server delivers the messages of LMTP clients; Handle is its
 // service.Handler.
 type Server struct {
-	cfg         Config
-	root        *settings.Section // the lmtp protocol's view of the settings
-	hostname    string
-	maxSize     int64
-	delimiters  string
-	addReceived bool
-	uid, gid    int
-	check       bool // compare userdb ids with the process's (not without privilege separation)
-	seq         atomic.Uint64
+	cfg      Config
+	root     *settings.Section // the lmtp protocol's view of the settings
+	maxSize  int64
+	dlv      *delivery.Deliverer
+	uid, gid int
+	check    bool // compare userdb ids with the process's (not without privilege separation)
+	// mailUID and mailGID are mail_uid and mail_gid, for recipients
+	// without userdb ids when the service runs as root.
+	mailUID, mailGID int
+	seq              atomic.Uint64
 
 	master *authproto.MasterConn // one auth-userdb connection shared by all sessions
 }
@@ -84,19 +91,33 @@ func New(settingsCfg *settings.Config, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	host := root.Get("hostname")
-	if host == "" {
-		if host, err = os.Hostname(); err != nil {
-			return nil, fmt.Errorf("hostname: %w", err)
+	opts, err := delivery.LoadOptions(root)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, root: root, maxSize: maxSize,
+		master: authproto.NewMasterConn(cfg.Userdb),
+		dlv:    &delivery.Deliverer{Options: opts, Drivers: cfg.Drivers, Log: cfg.Log},
+		uid:    os.Geteuid(), gid: os.Getegid(), check: os.Getenv(ipc.EnvNoPrivsep) != "1",
+	}
+	if s.uid == 0 && s.check {
+		// Running as root (service lmtp { user = root }): every
+		// recipient is delivered by a helper with its own ids, so
+		// resolve the defaults for users without userdb ids now.
+		if cfg.Helper == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, fmt.Errorf("locating the deliver helper: %w", err)
+			}
+			cfg.Helper = filepath.Join(filepath.Dir(exe), "deliver")
+			s.cfg.Helper = cfg.Helper
+		}
+		if s.mailUID, s.mailGID, err = mailIDs(root); err != nil {
+			return nil, err
 		}
 	}
-	return &Server{
-		cfg: cfg, root: root, hostname: host, maxSize: maxSize,
-		master:      authproto.NewMasterConn(cfg.Userdb),
-		delimiters:  root.Get("recipient_delimiter"),
-		addReceived: root.Bool("lmtp_add_received_header"),
-		uid:         os.Geteuid(), gid: os.Getegid(), check: os.Getenv(ipc.EnvNoPrivsep) != "1",
-	}, nil
+	return s, nil
 }
 
 // Close closes the auth-userdb connection.
@@ -117,7 +138,7 @@ func (s *Server) Handle(ctx context.Context, conn net.Conn, _ *service.Listener)
 		return &session{s: s, c: c, ctx: ctx, id: id, log: log}, nil
 	}))
 	srv.LMTP = true
-	srv.Domain = s.hostname
+	srv.Domain = s.dlv.Options.Hostname
 	srv.MaxMessageBytes = s.maxSize
 	srv.MaxLineLength = maxLineLength
 	srv.ReadTimeout = readTimeout
@@ -178,6 +199,9 @@ type recipient struct {
 	addr string
 	user string
 	cfg  storage.UserConfig
+	// cred is set when the recipient is delivered by a helper process
+	// with these credentials (the service runs as root).
+	cred *syscall.Credential
 }
 
 type session struct {
@@ -187,47 +211,76 @@ type session struct {
 	id    string
 	log   *zap.Logger
 	from  string
+	size  int64 // MAIL FROM SIZE=, 0 when not given
 	rcpts []*recipient
 }
 
 func (ss *session) Reset() {
 	ss.from = ""
+	ss.size = 0
 	ss.rcpts = nil
 }
 
 func (ss *session) Logout() error { return nil }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.from = from
+	ss.size = 0
+	if opts != nil {
+		ss.size = opts.Size
+	}
 	ss.rcpts = nil
 	return nil
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	name := ss.s.lookupName(to)
-	if name == "" {
+	name, _, ok := delivery.SplitAddress(to, ss.s.dlv.Options.Delimiters)
+	if !ok {
 		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "<" + to + "> Invalid recipient address"}
 	}
 	user, fields, err := ss.s.lookup(ss.ctx, name)
 	switch {
 	case errors.Is(err, authproto.ErrNotFound):
 		ss.log.Info("rcpt refused: unknown user", zap.String("rcpt", to), zap.String("user", name))
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + to + "> User doesn't exist: " + to}
+		return smtpError(to, delivery.NoUser(to))
 	case err != nil:
 		ss.log.Error("rcpt: userdb lookup failed", zap.String("rcpt", to), zap.Error(err))
 		return tempFail(to)
 	}
-	cfg, err := ss.s.userConfig(ss.id, user, fields, ss.c.Conn())
+	rc, err := ss.s.recipient(ss.id, to, user, fields, ss.c.Conn())
 	if err != nil {
-		ss.log.Error("rcpt: userdb fields", zap.String("rcpt", to), zap.String("user", user), zap.Error(err))
+		ss.log.Error("rcpt: cannot deliver to this user (configuration problem)", zap.String("rcpt", to), zap.String("user", user), zap.Error(err))
 		return tempFail(to)
 	}
-	ss.rcpts = append(ss.rcpts, &recipient{addr: to, user: user, cfg: cfg})
+	// The RCPT-time quota check opens the store, which a root process
+	// must not do for another user: helper recipients are checked at
+	// delivery only.
+	if ss.s.dlv.Options.RcptCheckQuota && rc.cred == nil {
+		if err := ss.s.dlv.CheckQuota(rc.cfg, ss.size); err != nil {
+			ss.log.Info("rcpt refused: quota", zap.String("rcpt", to), zap.String("user", user), zap.Error(err))
+			return smtpError(to, err)
+		}
+	}
+	ss.rcpts = append(ss.rcpts, rc)
 	return nil
 }
 
 func tempFail(addr string) error {
-	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "<" + addr + "> Temporary internal error"}
+	return smtpError(addr, delivery.TempFailure(nil))
+}
+
+// smtpError turns a delivery outcome into the recipient's reply,
+// prefixed with <addr> unless addr is "".
+func smtpError(addr string, err error) error {
+	var f *delivery.Failure
+	if !errors.As(err, &f) {
+		f = delivery.TempFailure(err)
+	}
+	msg := f.Text
+	if addr != "" {
+		msg = "<" + addr + "> " + msg
+	}
+	return &smtp.SMTPError{Code: f.Code, EnhancedCode: smtp.EnhancedCode(f.Enhanced), Message: msg}
 }
 
 // Data is go-smtp's SMTP entry point; the server runs in LMTP mode, where
@@ -258,11 +311,12 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		ss.log.Error("data: spool file", zap.Error(err))
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary internal error"}
 	}
-	// Unlinked at once: the spool is only ever reached through this fd.
+	// Unlinked at once: the spool is only ever reached through this fd
+	// (and the helpers' stdin, which is this fd).
 	os.Remove(spool.Name())
 	defer spool.Close()
 	w := bufio.NewWriterSize(spool, 64<<10)
-	size, err := copyCRLF(w, r)
+	size, err := delivery.CopyCRLF(w, r)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -275,133 +329,31 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary internal error"}
 	}
 	now := time.Now()
+	rcv := &delivery.Received{Helo: ss.c.Hostname(), SessionID: ss.id, Time: now}
+	if tcp, ok := ss.c.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		rcv.RemoteIP = tcp.IP.String()
+	}
 	for _, rc := range ss.rcpts {
-		hdr := ss.headers(rc, now)
-		body := io.MultiReader(bytes.NewReader(hdr), io.NewSectionReader(spool, 0, size))
-		err := ss.s.deliver(rc, body, ss.log)
+		env := delivery.Envelope{From: ss.from, Rcpt: rc.addr, Received: rcv}
+		var mailbox string
+		var err error
+		if rc.cred != nil {
+			job := delivery.Job{User: rc.cfg, Env: env, Options: ss.s.dlv.Options}
+			mailbox, err = delivery.RunHelper(ss.s.cfg.Helper, rc.cred, job, spool)
+		} else {
+			mailbox, err = ss.s.dlv.Deliver(rc.cfg, env, delivery.Message{R: spool, Size: size})
+		}
 		log := ss.log.With(zap.String("rcpt", rc.addr), zap.String("user", rc.user), zap.String("from", ss.from))
 		if err != nil {
 			log.Error("delivery failed", zap.Error(err))
-			status.SetStatus(rc.addr, deliveryError(rc.addr, err))
+			// go-smtp prefixes per-recipient statuses with <address>.
+			status.SetStatus(rc.addr, smtpError("", err))
 			continue
 		}
-		log.Info("saved mail to INBOX", zap.Int64("size", size+int64(len(hdr))))
+		log.Info("saved mail", zap.String("mailbox", mailbox), zap.Int64("size", size))
 		status.SetStatus(rc.addr, nil)
 	}
 	return nil
-}
-
-// deliveryError maps a store failure to the recipient's reply.
-func deliveryError(addr string, err error) error {
-	switch {
-	case errors.Is(err, storage.ErrOverQuota):
-		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "<" + addr + "> Quota exceeded (mailbox for user is full)"}
-	case errors.Is(err, storage.ErrTooBig):
-		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 3}, Message: "<" + addr + "> Message is too big"}
-	}
-	return tempFail(addr)
-}
-
-// headers returns the trace fields prepended for rc: Return-Path and
-// Delivered-To (RFC 5321 section 4.4, Dovecot's lmtp_hdr_delivery_address =
-// final: the RCPT address), and Received when lmtp_add_received_header is set.
-func (ss *session) headers(rc *recipient, now time.Time) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", ss.from)
-	fmt.Fprintf(&b, "Delivered-To: %s\r\n", rc.addr)
-	if ss.s.addReceived {
-		from := ss.c.Hostname()
-		if tcp, ok := ss.c.Conn().RemoteAddr().(*net.TCPAddr); ok {
-			from += " ([" + tcp.IP.String() + "])"
-		}
-		fmt.Fprintf(&b, "Received: from %s\r\n\tby %s with LMTP\r\n\tid %s\r\n\t(envelope-from <%s>)\r\n\tfor <%s>; %s\r\n",
-			from, ss.s.hostname, ss.id, ss.from, rc.addr, now.Format(time.RFC1123Z))
-	}
-	return b.Bytes()
-}
-
-// copyCRLF copies r to w turning every bare LF into CRLF; it returns the
-// bytes written.
-func copyCRLF(w io.Writer, r io.Reader) (int64, error) {
-	buf := make([]byte, 32<<10)
-	out := make([]byte, 0, 64<<10)
-	var n int64
-	prevCR := false
-	for {
-		k, err := r.Read(buf)
-		out = out[:0]
-		for _, c := range buf[:k] {
-			if c == '\n' && !prevCR {
-				out = append(out, '\r')
-			}
-			out = append(out, c)
-			prevCR = c == '\r'
-		}
-		if len(out) > 0 {
-			m, werr := w.Write(out)
-			n += int64(m)
-			if werr != nil {
-				return n, werr
-			}
-		}
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-}
-
-// deliver saves body into rc's INBOX in one save transaction; Commit
-// returns only once the message is on stable storage.
-func (s *Server) deliver(rc *recipient, body io.Reader, log *zap.Logger) error {
-	if err := mailuser.MakeHome(rc.cfg.Home); err != nil {
-		return fmt.Errorf("home directory: %w", err)
-	}
-	u, err := storage.OpenUser(rc.cfg, s.cfg.Drivers, log)
-	if err != nil {
-		return err
-	}
-	defer u.Close()
-	mb, err := u.OpenSave("INBOX")
-	if err != nil {
-		return err
-	}
-	defer mb.Close()
-	sv, err := mb.BeginSave()
-	if err != nil {
-		return err
-	}
-	if err := sv.Append(body, storage.AppendOptions{}); err != nil {
-		sv.Abort()
-		return err
-	}
-	_, _, err = sv.Commit()
-	return err
-}
-
-// lookupName is the user name asked of the userdb for an RCPT address:
-// the address with the detail (from the first recipient_delimiter
-// character of the local part up to the @) removed. "" for an empty local
-// part.
-func (s *Server) lookupName(addr string) string {
-	local, domain, hasAt := addr, "", false
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		local, domain, hasAt = addr[:i], addr[i+1:], true
-	}
-	if s.delimiters != "" {
-		if i := strings.IndexAny(local, s.delimiters); i > 0 {
-			local = local[:i]
-		}
-	}
-	if local == "" {
-		return ""
-	}
-	if hasAt {
-		return local + "@" + domain
-	}
-	return local
 }
 
 // lookup asks the userdb for name on one shared auth-userdb connection,
@@ -425,11 +377,12 @@ func (s *Server) lookup(ctx context.Context, name string) (string, map[string]st
 	return user, fields.Map(), nil
 }
 
-// userConfig checks the userdb's uid and gid against the process's (a
-// user with another uid is a system user, whose delivery needs a per-uid
-// helper this service does not have) and builds the store configuration
-// (pkg/mailuser, shared with the imap process).
-func (s *Server) userConfig(session, name string, fields map[string]string, conn net.Conn) (storage.UserConfig, error) {
+// recipient builds the store configuration of a user (pkg/mailuser,
+// shared with the imap process) and decides how it is delivered: in this
+// process when the userdb ids (if any) are the process's; by a helper
+// with the user's ids when the process runs as root; an error (logged as
+// a configuration problem, a temporary failure for the client) otherwise.
+func (s *Server) recipient(session, addr, name string, fields map[string]string, conn net.Conn) (*recipient, error) {
 	sess := mailuser.Session{Service: "lmtp", ID: session}
 	if tcp, ok := conn.LocalAddr().(*net.TCPAddr); ok {
 		sess.Local, _ = netip.AddrFromSlice(tcp.IP)
@@ -439,5 +392,69 @@ func (s *Server) userConfig(session, name string, fields map[string]string, conn
 		sess.Remote, _ = netip.AddrFromSlice(tcp.IP)
 		sess.Remote = sess.Remote.Unmap()
 	}
-	return mailuser.ForProcess(s.root, mailuser.Process{UID: s.uid, GID: s.gid, Check: s.check}, name, fields, sess)
+	_, hasUID := fields["uid"]
+	_, hasGID := fields["gid"]
+	cfg, err := mailuser.ForProcess(s.root, mailuser.Process{}, name, fields, sess)
+	if err != nil {
+		return nil, err
+	}
+	rc := &recipient{addr: addr, user: name, cfg: cfg}
+	if !s.check {
+		return rc, nil
+	}
+	if s.uid == 0 {
+		if !hasUID {
+			rc.cfg.UID = s.mailUID
+		}
+		if !hasGID {
+			rc.cfg.GID = s.mailGID
+			if hasUID {
+				if rc.cfg.GID, err = primaryGID(rc.cfg.UID); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if rc.cred, err = delivery.Credential(rc.cfg); err != nil {
+			return nil, err
+		}
+		return rc, nil
+	}
+	if (hasUID && cfg.UID != s.uid) || (hasGID && cfg.GID != s.gid) {
+		return nil, fmt.Errorf("userdb uid=%d gid=%d, but lmtp runs as %d:%d: delivering to users with their own uid needs `service lmtp { user = root }` (lmtp then runs the deliver helper as each user)", cfg.UID, cfg.GID, s.uid, s.gid)
+	}
+	rc.cfg.UID, rc.cfg.GID = s.uid, s.gid
+	return rc, nil
+}
+
+// mailIDs resolves mail_uid and mail_gid (mail_uid's primary group when
+// empty).
+func mailIDs(root *settings.Section) (int, int, error) {
+	u, err := user.Lookup(root.Get("mail_uid"))
+	if err != nil {
+		if u, err = user.LookupId(root.Get("mail_uid")); err != nil {
+			return 0, 0, fmt.Errorf("mail_uid: %w", err)
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if g := root.Get("mail_gid"); g != "" {
+		grp, err := user.LookupGroup(g)
+		if err != nil {
+			if grp, err = user.LookupGroupId(g); err != nil {
+				return 0, 0, fmt.Errorf("mail_gid: %w", err)
+			}
+		}
+		gid, _ = strconv.Atoi(grp.Gid)
+	}
+	return uid, gid, nil
+}
+
+// primaryGID is the primary group of uid, for a userdb that gives a uid
+// without a gid.
+func primaryGID(uid int) (int, error) {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return 0, fmt.Errorf("userdb uid %d without gid: %w", uid, err)
+	}
+	return strconv.Atoi(u.Gid)
 }

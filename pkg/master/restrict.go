@@ -101,7 +101,10 @@ func BuildRestrict(s settings.Service, users Users, privsep bool) (ipc.Restrict,
 		if err != nil {
 			return r, fmt.Errorf("%suser %s: %w", prefix, s.User, err)
 		}
-		if uid == 0 && mustNotRunAsRoot(s) {
+		// lmtp as root is an explicit choice (service lmtp { user =
+		// root }): it then delivers every recipient through cmd/deliver's
+		// helper running with the user's uid (system users).
+		if uid == 0 && mustNotRunAsRoot(s) && s.Name != "lmtp" {
 			return r, fmt.Errorf("%suser %s: login and mail processes must not run as root", prefix, s.User)
 		}
 		r.UID, r.GID, r.Groups = uid, gid, groups

@@ -69,6 +69,12 @@ func TestBuildRestrict(t *testing.T) {
 			wantErr: "service imap-login: user root: login and mail processes must not run as root",
 		},
 		{
+			name:    "lmtp as root by choice",
+			svc:     settings.Service{Name: "lmtp", Protocol: "lmtp", User: "root"},
+			privsep: true,
+			want:    ipc.Restrict{UID: 0, GID: 0, Groups: sortedUniq(0)},
+		},
+		{
 			name:    "login service without user",
 			svc:     settings.Service{Name: "pop3-login"},
 			privsep: true,

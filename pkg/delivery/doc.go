@@ -1,0 +1,33 @@
+// Package delivery is the local delivery path shared by the LMTP service
+// (pkg/lmtp, cmd/lmtp) and the LDA (cmd/deliver): given a user's store
+// configuration, the envelope and a spooled message, it adds the trace
+// headers (Return-Path, Delivered-To, and Received for LMTP), picks the
+// target mailbox (deliver -m, or the address detail with
+// lmtp_save_to_detail_mailbox; a missing one is created with
+// lda_mailbox_autocreate, subscribed with lda_mailbox_autosubscribe, else
+// the message goes to INBOX, as Dovecot does) and saves it through the
+// store's save transaction. The outcome is a *Failure carrying the SMTP
+// reply and the sysexits code (quota: 552 5.2.2, or 452 4.2.2 with
+// quota_full_tempfail).
+//
+// Users whose uid differs from the delivering process's are delivered by
+// a helper process (cmd/deliver's helper mode) started with
+// SysProcAttr.Credential: RunHelper starts it, ServeHelper is its side.
+// The Job travels as JSON in an environment variable, the message on
+// stdin (the spool fd itself), the outcome as one JSON line on stdout.
+//
+// Sieve (not implemented) hooks in through Deliverer.Sieve, which is nil.
+//
+// Settings (Dovecot's names and defaults): recipient_delimiter,
+// lmtp_add_received_header, lmtp_save_to_detail_mailbox,
+// lmtp_rcpt_check_quota, lda_mailbox_autocreate,
+// lda_mailbox_autosubscribe, quota_full_tempfail.
+//
+// Invariants:
+//   - Deliver returns nil only after the store's Commit returned, which
+//     is after the message is on stable storage.
+//   - Every non-nil error Deliver returns is a *Failure.
+//
+// Imports: storage, mailuser, settings, zap. It must not import the
+// protocol packages (lmtp, imap, pop3), go-smtp, auth or storage drivers.
+package delivery
