@@ -34,6 +34,9 @@ type Login struct {
 	User   *storage.User
 	Conn   net.Conn // the client (or the login process's TLS proxy)
 	Log    *zap.Logger
+	// Config is what User was opened from (home, mail location): pop3
+	// places its session lock in the INBOX's directory.
+	Config storage.UserConfig
 }
 
 // Protocol is what a post-login service plugs in.
@@ -193,7 +196,7 @@ func (s *Server) Handle(ctx context.Context, conn net.Conn, _ *service.Listener)
 	_ = client.SetDeadline(time.Time{})
 	log.Info("logged in")
 	start := time.Now()
-	err = s.proto.Serve(ctx, &Login{Record: rec, User: su, Conn: client, Log: log})
+	err = s.proto.Serve(ctx, &Login{Record: rec, User: su, Conn: client, Log: log, Config: ucfg})
 	fields2 := []zap.Field{zap.Duration("duration", time.Since(start).Round(time.Millisecond))}
 	if err != nil {
 		fields2 = append(fields2, zap.String("reason", err.Error()))

@@ -1,0 +1,202 @@
+package pop3d
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cote-mail/cote/pkg/settings"
+	"github.com/cote-mail/cote/pkg/storage"
+)
+
+// DefaultTimeout is the autologout timer: RFC 1939 §3 requires at least
+// 10 minutes of inactivity before a server may close the connection, and
+// Dovecot uses exactly that.
+const DefaultTimeout = 10 * time.Minute
+
+// DefaultUIDLFormat is Dovecot's pop3_uidl_format default: the UID and
+// UIDVALIDITY as 8 hex digits each.
+const DefaultUIDLFormat = "%08Xu%08Xv"
+
+// maxBadCommands is how many failed commands a session may send before it
+// is closed: Dovecot's CLIENT_MAX_BAD_COMMANDS after login (20).
+const maxBadCommands = 20
+
+// DeleteType is what QUIT does to messages marked with DELE
+// (pop3_delete_type).
+type DeleteType int
+
+const (
+	// DeleteExpunge removes them from the mailbox.
+	DeleteExpunge DeleteType = iota
+	// DeleteFlag only adds the keyword Config.DeletedFlag; messages with
+	// that keyword are hidden from later POP3 sessions but stay visible
+	// over IMAP.
+	DeleteFlag
+)
+
+// Config is what a session needs; cmd/pop3 builds it from the settings
+// with NewConfig.
+type Config struct {
+	// UIDLFormat is pop3_uidl_format; "" means DefaultUIDLFormat.
+	UIDLFormat string
+	// ReuseXUIDL takes a message's UIDL from its X-UIDL header when it
+	// has one (pop3_reuse_xuidl).
+	ReuseXUIDL bool
+	// NoFlagUpdates keeps RETR and TOP from setting \Seen
+	// (pop3_no_flag_updates); otherwise a message retrieved in full gets
+	// \Seen at QUIT, as in Dovecot.
+	NoFlagUpdates bool
+	// DeleteType and DeletedFlag: pop3_delete_type, pop3_deleted_flag.
+	// DeletedFlag, when set, also hides the messages that carry it.
+	DeleteType  DeleteType
+	DeletedFlag string
+	// SessionLock, when set, is called after the greeting's checks and
+	// before the mailbox is read; the session holds what it returns for
+	// its whole length (pop3_lock_session). ErrLocked refuses the session
+	// with [IN-USE].
+	SessionLock func() (release func(), err error)
+	// Timeout is the autologout timer; 0 means DefaultTimeout.
+	Timeout time.Duration
+
+	uidl uidlTemplate
+}
+
+// ErrLocked is what a SessionLock returns when another session holds the
+// mailbox.
+var ErrLocked = errors.New("another POP3 session has the mailbox locked")
+
+// Settings are the raw settings NewConfig reads, by Dovecot's names.
+type Settings struct {
+	UIDLFormat    string // pop3_uidl_format
+	ReuseXUIDL    bool   // pop3_reuse_xuidl
+	NoFlagUpdates bool   // pop3_no_flag_updates
+	DeleteType    string // pop3_delete_type: default, expunge, flag
+	DeletedFlag   string // pop3_deleted_flag
+}
+
+// NewConfig checks s and returns the session configuration. Errors name
+// the setting.
+func NewConfig(s Settings) (Config, error) {
+	cfg := Config{UIDLFormat: s.UIDLFormat, ReuseXUIDL: s.ReuseXUIDL, NoFlagUpdates: s.NoFlagUpdates, DeletedFlag: s.DeletedFlag}
+	if cfg.DeletedFlag != "" && !storage.ValidKeyword(cfg.DeletedFlag) {
+		return Config{}, fmt.Errorf("pop3_deleted_flag = %q: must be an IMAP keyword such as $POP3Deleted", s.DeletedFlag)
+	}
+	switch s.DeleteType {
+	case "", "default":
+		// Dovecot: flag when a flag is configured, else expunge.
+		if cfg.DeletedFlag != "" {
+			cfg.DeleteType = DeleteFlag
+		}
+	case "expunge":
+		cfg.DeleteType = DeleteExpunge
+	case "flag":
+		if cfg.DeletedFlag == "" {
+			return Config{}, errors.New("pop3_delete_type = flag needs pop3_deleted_flag (a keyword such as $POP3Deleted)")
+		}
+		cfg.DeleteType = DeleteFlag
+	default:
+		return Config{}, fmt.Errorf("pop3_delete_type = %q: must be default, expunge or flag", s.DeleteType)
+	}
+	if err := cfg.compile(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// compile parses UIDLFormat once; NewSession calls it for a Config built
+// by hand.
+func (c *Config) compile() error {
+	if c.uidl.tmpl != "" {
+		return nil
+	}
+	f := c.UIDLFormat
+	if f == "" {
+		f = DefaultUIDLFormat
+	}
+	t, err := parseUIDLFormat(f)
+	if err != nil {
+		return err
+	}
+	c.uidl = t
+	return nil
+}
+
+// uidlTemplate is pop3_uidl_format rewritten into settings.Expand's long
+// variable names.
+type uidlTemplate struct {
+	tmpl string
+}
+
+// uidlVars are Dovecot 2.3's pop3_uidl_format variables (pop3 client.c).
+// %m (MD5 of the header, mbox only in Dovecot), %f (Maildir file name)
+// and %g (GUID) need data the storage API does not expose yet; they are
+// refused rather than expanded to something Dovecot never served.
+var uidlVars = map[byte]string{'v': "uidvalidity", 'u': "uid"}
+
+var uidlUnsupported = map[byte]string{
+	'm': "the header MD5 (an mbox-only value in Dovecot)",
+	'f': "the Maildir file name",
+	'g': "the message GUID",
+}
+
+// parseUIDLFormat translates Dovecot's one-letter variables into
+// %{long} names, keeping width and modifiers, and checks the result
+// expands.
+func parseUIDLFormat(f string) (uidlTemplate, error) {
+	var b strings.Builder
+	s := f
+	for {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i+1])
+		s = s[i+1:]
+		j := 0
+		for j < len(s) && (s[j] == '-' || s[j] == '.' || (s[j] >= '0' && s[j] <= '9')) {
+			j++
+		}
+		for j < len(s) && strings.IndexByte("LUEXRHNMDT", s[j]) >= 0 {
+			j++
+		}
+		if j >= len(s) {
+			return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q ends inside a %%-variable", f)
+		}
+		b.WriteString(s[:j])
+		c := s[j]
+		s = s[j+1:]
+		switch {
+		case c == '%':
+			b.WriteByte('%')
+		case c == '{':
+			return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q: use the one-letter variables %%v %%u", f)
+		case uidlVars[c] != "":
+			b.WriteString("{" + uidlVars[c] + "}")
+		case uidlUnsupported[c] != "":
+			return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q: %%%c (%s) is not supported by cote's store; use %%v and %%u", f, c, uidlUnsupported[c])
+		default:
+			return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q: unknown variable %%%c (use %%v and %%u)", f, c)
+		}
+	}
+	t := uidlTemplate{tmpl: b.String()}
+	if !strings.Contains(t.tmpl, "{uid}") {
+		// Dovecot refuses a format without %u (or another per-message
+		// value): every message would get the same UIDL.
+		return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q must contain %%u so each message has its own UIDL", f)
+	}
+	if _, err := t.expand(1, 1); err != nil {
+		return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q: %v", f, err)
+	}
+	return t, nil
+}
+
+func (t uidlTemplate) expand(uidValidity, uid uint32) (string, error) {
+	return settings.Expand(t.tmpl, settings.Vars{
+		"uidvalidity": strconv.FormatUint(uint64(uidValidity), 10),
+		"uid":         strconv.FormatUint(uint64(uid), 10),
+	})
+}
