@@ -18,6 +18,9 @@ const writeBuffer = 4096
 // Flush (and by Body and BodyLines, which stop reading early on them).
 type Writer struct {
 	bw *bufio.Writer
+	// buf is the read buffer of Body and BodyLines, allocated once per
+	// connection: a download of many messages reuses it.
+	buf []byte
 }
 
 // NewWriter returns a Writer over w.
@@ -99,7 +102,7 @@ func (w *Writer) End() { w.raw(".\r\n") }
 // returns the first read or write error.
 func (w *Writer) Body(r io.Reader) error {
 	d := dataWriter{bw: w.bw, lineStart: true, limit: -1}
-	return d.copy(r)
+	return d.copy(r, w.readBuf())
 }
 
 // BodyLines writes the start of a message for TOP (RFC 1939 §7): the
@@ -111,7 +114,14 @@ func (w *Writer) BodyLines(r io.Reader, n int) error {
 		n = 0
 	}
 	d := dataWriter{bw: w.bw, lineStart: true, inHeader: true, limit: n}
-	return d.copy(r)
+	return d.copy(r, w.readBuf())
+}
+
+func (w *Writer) readBuf() []byte {
+	if w.buf == nil {
+		w.buf = make([]byte, 32*1024)
+	}
+	return w.buf
 }
 
 func (w *Writer) raw(s string) { _, _ = w.bw.WriteString(s) }
@@ -148,13 +158,16 @@ type dataWriter struct {
 	err      error
 }
 
-func (d *dataWriter) copy(r io.Reader) error {
+func (d *dataWriter) copy(r io.Reader, buf []byte) error {
 	if d.limit == 0 && !d.inHeader {
 		d.done = true
 	}
-	buf := make([]byte, 32*1024)
+	empty := true
 	for !d.done && d.err == nil {
 		n, rerr := r.Read(buf)
+		if n > 0 {
+			empty = false
+		}
 		d.write(buf[:n])
 		if rerr == io.EOF {
 			break
@@ -167,9 +180,9 @@ func (d *dataWriter) copy(r io.Reader) error {
 		return d.err
 	}
 	if !d.done {
-		if d.pendingCR {
-			d.endLine()
-		} else if !d.lineStart {
+		// An empty message is sent as one empty line, as Dovecot's pop3
+		// does: some clients take a bare "." for a protocol error.
+		if d.pendingCR || !d.lineStart || (empty && d.limit < 0) {
 			d.endLine()
 		}
 	}

@@ -53,7 +53,7 @@ var bodyTests = []struct {
 	in   string
 	want string
 }{
-	{"empty", "", ""},
+	{"empty", "", "\r\n"}, // one empty line, as Dovecot sends
 	{"crlf", "A: b\r\n\r\nbody\r\n", "A: b\r\n\r\nbody\r\n"},
 	{"no final newline", "A: b\r\n\r\nbody", "A: b\r\n\r\nbody\r\n"},
 	{"bare lf", "A: b\n\nl1\nl2\n", "A: b\r\n\r\nl1\r\nl2\r\n"},

@@ -88,6 +88,7 @@ func TestDovecotUIDLs(t *testing.T) {
 		"new/1700000009.M9P1.host":         "Subject: nine\r\n\r\n",
 		"cur/1700000010.M10P1.host:2,ST":   "Subject: trashed\n\nx\n",
 		"cur/1700000011.M11P1.host:2,abcd": "Subject: keywords\n\nx\n",
+		"new/1700000012.M12P1.host":        "",
 	}
 	for name, body := range files {
 		p := filepath.Join(h.home, "Maildir", name)
