@@ -32,6 +32,15 @@
 // form, written at save time; LoadMessage reads it and repairs a missing
 // or corrupt entry.
 //
+// One write for many recipients (shared.go): a Delivery saves one message
+// into many users' mailboxes, writing and syncing it once (the first
+// Save.Append) and adding it to the others by reference where the driver
+// can (Save implementing Sharer and Linker: a Maildir hard link on the
+// same file system with the same owner), by writing it again where it
+// cannot. Each recipient's save is an ordinary save: quota is checked and
+// counted per recipient, and its Commit returns once the message is
+// durable in that mailbox.
+//
 // Imports: pkg/message, zap. It must not import pkg/settings (pkg/mailuser
 // turns settings into a UserConfig), protocol packages, auth, or its own
 // drivers (the process main wires drivers in through OpenUser's driver

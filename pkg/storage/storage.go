@@ -85,6 +85,12 @@ type Mailbox interface {
 	UIDs() []uint32
 	UIDNext() uint32
 	HighestModSeq() uint64
+	// ExpungedSince returns the UIDs expunged with a modseq above modseq,
+	// ascending (QRESYNC VANISHED (EARLIER), RFC 7162 §3.2.5). complete is
+	// false when the store's record of expunges does not reach back to
+	// modseq (an index rebuilt since): the caller must then take every
+	// UID it cannot find as possibly expunged.
+	ExpungedSince(modseq uint64) (uids []uint32, complete bool)
 	// Recent reports \Recent for the session (RFC 3501 §2.3.2): the
 	// messages that arrived since the previous session that selected the
 	// mailbox read-write.

@@ -58,6 +58,11 @@ type box struct {
 
 	ulc  uidlistCache // dovecot-uidlist as last parsed (uidcache.go)
 	subs map[*mailbox]struct{}
+
+	// pendMu guards pending: the commits waiting for b.mu, which the
+	// first of them to get it makes together (commit.go).
+	pendMu  sync.Mutex
+	pending []*commitReq
 }
 
 type fileID struct{ dev, ino uint64 }

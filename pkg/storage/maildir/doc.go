@@ -25,10 +25,25 @@
 // GUID (the uidlist's G extension, as Dovecot records it), so EMAILID
 // survives copies and rebuilds.
 //
+// Delivery speed (commit.go, share.go): concurrent commits into one
+// mailbox are made together by whichever gets the mailbox first (group
+// commit: one index lock, one uidlist dotlock, one fsync of new/ and one
+// of dovecot-uidlist for all of them); a save-only handle (OpenSave)
+// reads no directory; a message shared through storage.Delivery is
+// hard-linked from the first recipient's tmp/ into the others' tmp/ and
+// committed there like any message. Commits into different mailboxes
+// fsync in parallel: the file system batches concurrent fsyncs into one
+// journal commit. syncfs(2) batching (BenchmarkFsyncRate/syncfs) was not
+// clearly faster on a loaded disk and flushes every dirty file of the
+// file system, whoever wrote it, so one large write elsewhere would
+// stall every delivery.
+//
 // Invariants:
 //   - A saved message is in tmp/, fsynced, renamed into new/ or cur/, the
 //     directory fsynced and its UID written (fsynced) to dovecot-uidlist
-//     before Commit returns.
+//     before Commit returns, also when its commit was made by another
+//     goroutine's group commit or its file is a link to another
+//     recipient's.
 //   - A UID is assigned only under the dovecot-uidlist lock and never
 //     reused; files renamed, added or removed by other programs are picked
 //     up by the next scan (directory mtimes say when one is needed).

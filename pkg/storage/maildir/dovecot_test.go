@@ -360,3 +360,36 @@ func TestDovecotMaildirSize(t *testing.T) {
 		t.Errorf("after Dovecot's save: Dovecot reports %v, cote %v", got, want)
 	}
 }
+
+// TestDovecotReadsSharedDelivery: a message delivered once to two users
+// through storage.Delivery (the second a hard link with other flags) is
+// read by Dovecot in each Maildir with cote's UIDs, flags and content.
+func TestDovecotReadsSharedDelivery(t *testing.T) {
+	o := requireDovecot(t)
+	base := dovecotHome(t)
+	d := newDriver(t)
+	// One word a line: the dovecot helper takes a line of two words
+	// whose second is not OK for a refused command.
+	msg := "Subject:shared\r\n\r\nhello\r\n"
+	rcpts := []rcpt{
+		{home: filepath.Join(base, "a")},
+		{home: filepath.Join(base, "b"), opts: storage.AppendOptions{Flags: storage.FlagSeen, Keywords: []string{"$Label1"}}},
+	}
+	for _, r := range rcpts {
+		must(t, os.MkdirAll(r.home, 0o755))
+	}
+	dl, errs := deliverShared(t, d, []byte(msg), rcpts)
+	if dl.Linked() != 1 {
+		t.Fatalf("linked %d, want 1", dl.Linked())
+	}
+	for i, r := range rcpts {
+		must(t, errs[i])
+		ours := coteView(t, openRcpt(t, d, r), "INBOX")
+		root := filepath.Join(r.home, "Maildir")
+		compareViews(t, "Dovecot reading a shared delivery", dovecotView(t, root, o, "INBOX"), ours)
+		out := dovecot(t, root, o, "s EXAMINE INBOX\r\nf UID FETCH 1 BODY.PEEK[]\r\nz LOGOUT\r\n")
+		if !strings.Contains(out, "{"+strconv.Itoa(len(msg))+"}\r\n"+msg) {
+			t.Errorf("recipient %d: Dovecot's BODY[]:\n%s", i, out)
+		}
+	}
+}

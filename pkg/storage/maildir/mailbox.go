@@ -58,7 +58,11 @@ func (s *Store) open(name string, mode openMode, watch bool) (*mailbox, error) {
 	b, _ := s.d.acquire(dir, name, s.log)
 	mb := &mailbox{s: s, b: b, name: name, ro: readOnly, saveOnly: mode == openSave, notifyC: make(chan struct{}, 1), own: map[uint32]uint64{}}
 	b.mu.Lock()
-	if err := b.openLocked(true); err != nil {
+	// A save-only handle reads no directory: a commit takes its UIDs
+	// from dovecot-uidlist, and the files others added are indexed by
+	// the next session that syncs, so a delivery into a big new/ costs
+	// no readdir of it.
+	if err := b.openLocked(mode != openSave); err != nil {
 		b.mu.Unlock()
 		s.d.release(b)
 		return nil, err
