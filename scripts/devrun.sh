@@ -34,6 +34,7 @@ cat >"$run/cote.conf" <<CONF
 !include $top/etc/cote.conf
 
 base_dir = $run/base
+queue_directory = $run/spool
 listen = 127.0.0.1
 log_path = /dev/stderr
 ssl_cert = <$run/pki/certs/cote.pem
@@ -48,9 +49,30 @@ service imap-login {
   }
 }
 
+service pop3-login {
+  inet_listener pop3 {
+    port = 10110
+  }
+  inet_listener pop3s {
+    port = 10995
+  }
+}
+
 service lmtp {
   inet_listener lmtp {
     port = 10024
+  }
+}
+
+service smtpd {
+  inet_listener smtp {
+    port = 10025
+  }
+  inet_listener submission {
+    port = 10587
+  }
+  inet_listener submissions {
+    port = 10465
   }
 }
 
@@ -70,7 +92,9 @@ CONF
 cat <<MSG
 cote dev suite: config $run/cote.conf
   IMAP     127.0.0.1:10143 (STARTTLS)    IMAPS 127.0.0.1:10993
+  POP3     127.0.0.1:10110 (STLS)       POP3S 127.0.0.1:10995
   LMTP     127.0.0.1:10024
+  SMTP     127.0.0.1:10025               submission 127.0.0.1:10587 (STARTTLS), 10465 (TLS)
   demo user: demo / demo (address demo@localhost, loopback only)
   try: openssl s_client -connect 127.0.0.1:10993 -quiet
        curl -v --insecure imaps://127.0.0.1:10993/ -u demo:demo

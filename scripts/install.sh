@@ -17,10 +17,21 @@ install -d -m 0700 "$pki/private"
 install -m 0755 "$bin/cote" "$sbindir/cote"
 [ -f "$bin/coteadm" ] && install -m 0755 "$bin/coteadm" "$bindir/coteadm"
 [ -f "$bin/cote-bench" ] && install -m 0755 "$bin/cote-bench" "$bindir/cote-bench"
+if [ -f "$bin/cote-sendmail" ]; then
+	install -m 0755 "$bin/cote-sendmail" "$sbindir/cote-sendmail"
+	# /usr/sbin/sendmail is linked only when no other MTA provides it (or it is ours).
+	sm=$destdir/usr/sbin/sendmail
+	if [ ! -e "$sm" ] && [ ! -L "$sm" ] || [ "$(readlink "$sm")" = "$prefix/sbin/cote-sendmail" ]; then
+		install -d "$destdir/usr/sbin"
+		ln -sf "$prefix/sbin/cote-sendmail" "$sm"
+	else
+		echo "install: $sm exists and is not cote's: left alone" >&2
+	fi
+fi
 for f in "$bin"/*; do
 	n=$(basename "$f")
 	case $n in
-	cote | coteadm | cote-bench) ;;
+	cote | coteadm | cote-bench | cote-sendmail) ;;
 	*) install -m 0755 "$f" "$libexec/$n" ;;
 	esac
 done

@@ -39,8 +39,14 @@ var importRules = []struct {
 		"the root master parses no client input; admin verbs live in coteadm"},
 	{"imap", concat(authPkgs, []string{"pkg/login", "pkg/imaplogin", "pkg/sasl", "pkg/queue"}),
 		"a post-login process redeems logins on auth-master; it verifies no password and runs no pre-auth code"},
+	{"pop3", concat(authPkgs, []string{"pkg/login", "pkg/pop3login", "pkg/imaplogin", "pkg/sasl", "pkg/queue", "pkg/imap"}),
+		"a post-login process redeems logins on auth-master; it verifies no password and runs no pre-auth code"},
 	{"smtpd", storagePkgs, "the MTA hands mail to lmtp; it never writes the store"},
 	{"queue", storagePkgs, "the MTA hands mail to lmtp; it never writes the store"},
+	{"deliver", concat(without(protocolPkgs, "pkg/message"), authPkgs, []string{"pkg/queue", "pkg/master"}),
+		"the LDA parses no protocol: it reads stdin, asks auth-userdb and writes the store"},
+	{"cote-sendmail", concat(storagePkgs, authPkgs, []string{"pkg/master", "pkg/service", "pkg/smtpd", "pkg/lmtp"}),
+		"a user command: a client of the pickup socket and of the spool's admin functions"},
 	{"cote-bench", concat(protocolPkgs, storagePkgs, authPkgs, []string{"pkg/authproto", "pkg/queue", "pkg/service", "pkg/master"}),
 		"the load generator shares no code with the servers it measures"},
 }
@@ -58,6 +64,18 @@ var pkgImportRules = []struct {
 		"the protocol plugs in; drivers are wired in by mains"},
 	{"pkg/mailuser", concat(without(protocolPkgs, "pkg/message"), authPkgs, []string{"pkg/storage/maildir"}),
 		"it only turns settings and userdb fields into a storage.UserConfig"},
+	{"pkg/pop3d", concat(without(without(without(protocolPkgs, "pkg/message"), "pkg/pop3"), "pkg/pop3d"), authPkgs, []string{"pkg/storage/maildir", "pkg/postlogin", "pkg/service"}),
+		"the session takes a storage.User and a connection; cmd/pop3 wires postlogin and the driver"},
+	{"pkg/smtp", concat(without(protocolPkgs, "pkg/smtp"), storagePkgs, authPkgs, []string{"pkg/settings", "pkg/config", "pkg/queue", "pkg/service", "pkg/authproto"}),
+		"address, routing and alias primitives shared by smtpd and the queue import nothing of cote"},
+	{"pkg/smtpd", concat(storagePkgs, authPkgs, []string{"pkg/queue"}),
+		"smtpd hands mail to the queue through an interface (cmd/smtpd wires the spool in) and never writes the store"},
+	{"pkg/delivery", concat(without(protocolPkgs, "pkg/message"), authPkgs, []string{"pkg/storage/maildir"}),
+		"shared by lmtp and the LDA: no protocol code; drivers are wired in by mains"},
+	{"pkg/mailq", concat(storagePkgs, authPkgs, []string{"pkg/service", "pkg/master", "pkg/smtpd"}),
+		"it only formats pkg/queue's listing for coteadm and cote-sendmail"},
+	{"pkg/queue", concat(storagePkgs, authPkgs, []string{"pkg/smtpd", "pkg/lmtp", "pkg/delivery", "pkg/master"}),
+		"the queue hands local mail to lmtp over its socket and parses only its own spool and SMTP replies"},
 }
 
 func without(list []string, drop string) []string {
@@ -76,7 +94,7 @@ var forbiddenEverywhere = []string{"pkg/testkit"}
 // cgoFree are the binaries that apply no_new_privs with AllThreadsSyscall,
 // which refuses to run once cgo is linked (ARCHITECTURE.md): login and
 // post-login processes.
-var cgoFree = []string{"imap-login", "pop3-login", "imap", "pop3", "lmtp"}
+var cgoFree = []string{"imap-login", "pop3-login", "imap", "pop3", "lmtp", "smtpd"}
 
 func concat(lists ...[]string) []string {
 	var out []string

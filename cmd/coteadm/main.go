@@ -1,10 +1,11 @@
 // Command coteadm is cote's administration tool, like doveadm. It reads the
 // configuration through pkg/settings and talks to the running master over
 // its control socket. Verbs are cobra subcommands grouped by noun (log,
-// pw, user, who; later kick, queue, mailbox).
+// pw, queue, user, who; later kick, mailbox).
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,7 +48,11 @@ func main() {
 	}
 
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "coteadm:", err)
+		// A verb that printed its own per-item errors (queue delete ID...) is not repeated.
+		var done errReported
+		if !errors.As(err, &done) {
+			fmt.Fprintln(os.Stderr, "coteadm:", err)
+		}
 		os.Exit(exitStatus(err))
 	}
 }

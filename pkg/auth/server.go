@@ -183,7 +183,7 @@ func Kind(listener string) string {
 // Handle serves one connection on the listener named listener.
 func (s *Server) Handle(ctx context.Context, c net.Conn, listener string) {
 	switch Kind(listener) {
-	case "auth-client":
+	case "auth-client", "auth-smtp": // auth-smtp: smtpd's AUTH (mail_owner only)
 		s.ServeClient(ctx, c)
 	case "auth-master":
 		s.ServeMaster(ctx, c, false)

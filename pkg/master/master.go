@@ -339,11 +339,37 @@ func (m *Master) makeDir(dir string) error {
 	return nil
 }
 
+// makeSpool creates queue_directory 0700 owned by owner (mail_owner, the user of the queue
+// service; smtpd runs as the same user): the spool holds other people's mail. The queue
+// creates its subdirectories itself. An existing directory gets its owner and mode fixed.
+func (m *Master) makeSpool(owner string) error {
+	dir := m.cfg.Root.Get("queue_directory")
+	if dir == "" || owner == "" {
+		return nil
+	}
+	uid, gid, _, err := m.users.User(owner)
+	if err != nil {
+		return fmt.Errorf("user %s: %w", owner, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
+}
+
 // makeChroots creates the chroot directories under base_dir (login/).
 // A chroot elsewhere is the administrator's to create.
 func (m *Master) makeChroots(svcs map[string]*service) error {
 	if !m.privsep {
 		return nil
+	}
+	if s := svcs["queue"]; s != nil {
+		if err := m.makeSpool(s.conf.User); err != nil {
+			return fmt.Errorf("service queue: queue_directory: %w", err)
+		}
 	}
 	for _, s := range svcs {
 		c := s.conf.Chroot

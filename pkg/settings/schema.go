@@ -187,9 +187,56 @@ var schema = []Setting{
 	// Root: mail.
 	{Name: "mail_location", Type: TString, Default: "", Kinds: root, Check: checkMailLocation, Doc: "mail store: maildir:~/Maildir"},
 	{Name: "mail_plugins", Type: TList, Default: "", Kinds: root, Enum: []string{"quota", "imap_quota", "imap_zlib"},
-		Doc: "mail plugins: only quota (plugin { quota = maildir:User quota; quota_rule = *:storage=1G }, read by pkg/mailuser)"},
+		Doc: "mail plugins: quota (plugin { quota = maildir:User quota; quota_rule = *:storage=1G }, read by pkg/mailuser); imap_quota (with quota: IMAP QUOTA, RFC 9208) and imap_zlib (COMPRESS=DEFLATE, RFC 4978), read by cmd/imap"},
 	{Name: "mail_max_userip_connections", Type: TUint, Default: "10", Kinds: root,
 		Doc: "most post-login sessions of one user from one IP per protocol (counted by anvil); 0 = no limit"},
+
+	// Root: local delivery (pkg/delivery: cmd/lmtp and cmd/deliver).
+	{Name: "recipient_delimiter", Type: TString, Default: "+", Kinds: root, Doc: "characters separating a recipient's user from its detail (user+detail@domain); empty for none"},
+	{Name: "lmtp_add_received_header", Type: TBool, Default: "yes", Kinds: root, Doc: "lmtp adds a Received header to each delivered message"},
+	{Name: "lmtp_save_to_detail_mailbox", Type: TBool, Default: "no", Kinds: root, Doc: "lmtp delivers user+detail to the mailbox named detail when it exists (or lda_mailbox_autocreate), else INBOX"},
+	{Name: "lmtp_rcpt_check_quota", Type: TBool, Default: "no", Kinds: root, Doc: "lmtp refuses a recipient already over quota at RCPT instead of after DATA"},
+	{Name: "lda_mailbox_autocreate", Type: TBool, Default: "no", Kinds: root, Doc: "create a missing target mailbox (deliver -m, detail mailbox) instead of delivering to INBOX"},
+	{Name: "lda_mailbox_autosubscribe", Type: TBool, Default: "no", Kinds: root, Doc: "subscribe to a mailbox lda_mailbox_autocreate created"},
+	{Name: "quota_full_tempfail", Type: TBool, Default: "no", Kinds: root, Doc: "over quota is a temporary failure (452 4.2.2, deliver exit 75) instead of a rejection (552 5.2.2)"},
+
+	// Root: the MTA's receiving side (pkg/smtpd, cmd/smtpd), with Postfix's
+	// names and defaults unless noted. Lists may use $myhostname and
+	// $mydomain, expanded by pkg/smtpd.
+	{Name: "myhostname", Type: TString, Default: "", Kinds: root, Doc: "this host's fully qualified name in SMTP (banner, HELO, Received:); empty for the system's host name"},
+	{Name: "mydomain", Type: TString, Default: "", Kinds: root, Doc: "this host's domain; empty for myhostname without its first label"},
+	{Name: "mydestination", Type: TList, Default: "$myhostname, localhost.$mydomain, localhost", Kinds: root, Doc: "domains whose recipients are alias_maps entries or userdb users, looked up as user@domain as lmtp does (Postfix's local class)"},
+	{Name: "virtual_mailbox_domains", Type: TList, Default: "", Kinds: root, Doc: "domains whose userdb users get mail (Postfix's virtual class)"},
+	{Name: "relay_domains", Type: TList, Default: "", Kinds: root, Doc: "domains smtpd accepts mail for from anyone and relays (\".example.com\" covers subdomains)"},
+	{Name: "mynetworks", Type: TNetList, Default: "127.0.0.0/8, ::1/128", Kinds: root, Doc: "trusted clients: they may relay, skip the pre-greeting check, the connection limits and the bare-LF check"},
+	{Name: "alias_maps", Type: TList, Default: "", Kinds: root, Doc: "/etc/aliases-format text files for local-class domains (hash:/texthash: prefixes read the source file); Postfix's default is hash:/etc/aliases"},
+	{Name: "virtual_alias_maps", Type: TList, Default: "", Kinds: root, Doc: "Postfix virtual(5) text files: user@domain, @domain and bare domain (virtual alias domain) patterns"},
+	{Name: "smtpd_client_connection_count_limit", Type: TUint, Default: "50", Kinds: root, Doc: "concurrent SMTP connections per client IP, counted by anvil (mynetworks exempt); 0 = no limit"},
+	{Name: "smtpd_client_connection_rate_limit", Type: TUint, Default: "0", Kinds: root, Doc: "SMTP connections per client IP per anvil_rate_time_unit, counted by anvil (mynetworks exempt); 0 = no limit"},
+	{Name: "anvil_rate_time_unit", Type: TTime, Default: "60s", Kinds: root, Doc: "the window of smtpd_client_connection_rate_limit"},
+	{Name: "smtpd_helo_required", Type: TBool, Default: "yes", Kinds: root, Doc: "MAIL needs HELO/EHLO first; cote always requires it, so no is refused as a configuration error"},
+	{Name: "message_size_limit", Type: TSize, Default: "10240000", Kinds: root, Doc: "largest message smtpd accepts, Received: header included (SIZE); 0 = no limit"},
+	{Name: "smtpd_recipient_limit", Type: TUint, Default: "1000", Kinds: root, Doc: "most recipients per message; 0 = no limit"},
+	{Name: "smtpd_hard_error_limit", Type: TUint, Default: "3", Kinds: root, Doc: "refused commands (any 4xx/5xx reply) after which the client gets 421 and is disconnected (Postfix's default is 20); 0 = no limit"},
+	{Name: "smtpd_forbid_bare_newline", Type: TEnum, Default: "yes", Enum: []string{"no", "normalize", "yes"}, Kinds: root, Doc: "message lines ending in a bare LF: yes refuses the message (521 5.5.2) and disconnects, normalize stores CRLF, no stores them as sent; mynetworks exempt (Postfix 3.9's default is normalize)"},
+	{Name: "postscreen_greet_wait", Type: TTime, Default: "6s", Kinds: root, Doc: "port 25 clients outside mynetworks must stay silent this long after the first banner line or get 554 5.5.1; 0 disables"},
+	{Name: "smtpd_sender_must_match_login", Type: TBool, Default: "yes", Kinds: root, Doc: "on submission, MAIL FROM must be the authenticated user's address (login, or login@ a local or virtual domain); the null sender is allowed"},
+
+	// Root: the mail queue (pkg/queue, cmd/queue), with Postfix's names and
+	// defaults unless noted.
+	{Name: "mail_owner", Type: TUser, Default: "cote-smtp", Kinds: root, Doc: "user smtpd and the queue run as; owner of queue_directory"},
+	{Name: "queue_directory", Type: TPath, Default: "/var/spool/cote", Kinds: root, Doc: "the mail spool (incoming, active, deferred, hold, corrupt), created 0700 owned by mail_owner by the master"},
+	{Name: "relayhost", Type: TString, Default: "", Kinds: root, Doc: "send all remote mail through this host: host[:port] (its MX) or [host][:port] (no MX lookup); empty for the MX of each domain"},
+	{Name: "minimal_backoff_time", Type: TTime, Default: "300s", Kinds: root, Doc: "first retry delay of a deferred message; each later one doubles, up to maximal_backoff_time"},
+	{Name: "maximal_backoff_time", Type: TTime, Default: "4000s", Kinds: root, Doc: "longest retry delay of a deferred message"},
+	{Name: "maximal_queue_lifetime", Type: TTime, Default: "5d", Kinds: root, Doc: "a message still undelivered this long after arrival is bounced (Status 4.4.7)"},
+	{Name: "bounce_queue_lifetime", Type: TTime, Default: "5d", Kinds: root, Doc: "maximal_queue_lifetime of null-sender mail (bounces), which is dropped, not bounced"},
+	{Name: "delay_warning_time", Type: TTime, Default: "0h", Kinds: root, Doc: "send the sender one delay report (Action: delayed) after this long; 0 for none"},
+	{Name: "default_destination_concurrency_limit", Type: TUint, Default: "20", Min: 1, Kinds: root, Doc: "parallel deliveries to one destination (a remote domain, the relayhost, or local LMTP)"},
+	{Name: "smtp_tls_security_level", Type: TEnum, Default: "may", Enum: []string{"none", "may", "encrypt"}, Kinds: root,
+		Doc: "outgoing STARTTLS: none, may (when offered), encrypt (required, else deferred); certificates are not verified. Postfix's built-in default is empty (none); Debian's main.cf sets may"},
+	{Name: "queue_dns_resolver", Type: TString, Default: "", Kinds: root, Doc: "cote: DNS server (ip:port) the queue asks for MX and A/AAAA records; empty for the system's resolver"},
+	{Name: "queue_smtp_port", Type: TUint, Default: "25", Min: 1, Kinds: root, Doc: "cote: TCP port of remote SMTP servers (tests point it at a fake)"},
 
 	// Root: IMAP sessions (cmd/imap).
 	{Name: "imap_max_line_length", Type: TSize, Default: "64k", Kinds: root, Check: func(v string) string {
@@ -206,6 +253,20 @@ var schema = []Setting{
 	}, Doc: "interval of the \"* OK Still here\" keepalive during IDLE"},
 	{Name: "imap_literal_minus", Type: TBool, Default: "no", Kinds: root,
 		Doc: "advertise LITERAL- instead of LITERAL+: non-synchronizing literals over 4096 bytes close the connection (RFC 7888)"},
+
+	// Root: POP3 sessions (cmd/pop3, pkg/pop3d checks them fully at start).
+	{Name: "pop3_uidl_format", Type: TString, Default: "%08Xu%08Xv", Kinds: root, Check: func(v string) string {
+		if !strings.Contains(v, "u") {
+			return "must contain %u (the message UID) so each message has its own UIDL"
+		}
+		return ""
+	}, Doc: "POP3 UIDL: %u UID, %v UIDVALIDITY with Dovecot's modifiers (%08Xu = 8 hex digits)"},
+	{Name: "pop3_reuse_xuidl", Type: TBool, Default: "no", Kinds: root, Doc: "use a message's X-UIDL header as its UIDL when it has one"},
+	{Name: "pop3_lock_session", Type: TBool, Default: "no", Kinds: root, Doc: "one POP3 session per mailbox at a time; a second gets -ERR [IN-USE]"},
+	{Name: "pop3_no_flag_updates", Type: TBool, Default: "no", Kinds: root, Doc: "do not set \\Seen on messages retrieved over POP3"},
+	{Name: "pop3_delete_type", Type: TEnum, Default: "default", Kinds: root, Enum: []string{"default", "expunge", "flag"},
+		Doc: "what DELE+QUIT does: expunge, or flag (add pop3_deleted_flag); default: flag when pop3_deleted_flag is set"},
+	{Name: "pop3_deleted_flag", Type: TString, Default: "", Kinds: root, Doc: "keyword marking messages deleted over POP3 (quote it: \"$POP3Deleted\"); they are hidden from POP3"},
 
 	// service { }
 	{Name: "executable", Type: TList, Kinds: svc, Check: checkExecutable, Doc: "binary (name in the libexec dir or absolute path) and arguments"},

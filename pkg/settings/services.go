@@ -13,7 +13,7 @@ import (
 // BuiltServices names the service binaries this build has. A service of an
 // enabled protocol that is not built is reported by MissingProtocols and
 // binds nothing.
-var BuiltServices = map[string]bool{"imap-login": true, "imap": true, "auth": true, "auth-worker": true, "anvil": true, "lmtp": true}
+var BuiltServices = map[string]bool{"imap-login": true, "pop3-login": true, "pop3": true, "imap": true, "auth": true, "auth-worker": true, "anvil": true, "lmtp": true, "smtpd": true, "queue": true}
 
 // serviceDef is the schema's built-in definition of a service.
 type serviceDef struct {
@@ -52,6 +52,9 @@ type unixDef struct {
 	Name     string
 	Mode     uint32
 	UserFrom string
+	// GroupFrom names the root setting whose value is the socket's group
+	// (a group of that name), when it is set.
+	GroupFrom string
 }
 
 type inetDef struct {
@@ -67,6 +70,13 @@ var serviceDefs = map[string]serviceDef{
 		Chroot: "login", ServiceCount: 0, MinAvailCPUs: true,
 		Inet: []inetDef{{Name: "imap", Port: 143}, {Name: "imaps", Port: 993, SSL: true}},
 	},
+	// pop3-login is imap-login's POP3 twin (RFC 1939 port 110, RFC 8314
+	// pop3s 995), chrooted to the login directory as Dovecot's.
+	"pop3-login": {
+		Protocol: "pop3", Type: "login", Executable: "pop3-login", UserFrom: "default_login_user",
+		Chroot: "login", ServiceCount: 0, MinAvailCPUs: true,
+		Inet: []inetDef{{Name: "pop3", Port: 110}, {Name: "pop3s", Port: 995, SSL: true}},
+	},
 	// imap serves the post-login sessions of clients that imap-login
 	// hands over on login/imap (ARCHITECTURE.md contract 4): inside the
 	// login chroot directory (0750 root:login group), so only login
@@ -77,9 +87,17 @@ var serviceDefs = map[string]serviceDef{
 		ServiceCount: 0, MinAvailCPUs: true,
 		Unix: []unixDef{{Name: "login/imap", Mode: 0o666}},
 	},
+	// pop3 is imap's POP3 twin: pop3-login hands clients over on
+	// login/pop3, inside the login chroot directory, hence 0666.
+	"pop3": {
+		Protocol: "pop3", Executable: "pop3", UserFrom: "mail_uid", GroupFrom: "mail_gid",
+		ServiceCount: 0, MinAvailCPUs: true,
+		Unix: []unixDef{{Name: "login/pop3", Mode: 0o666}},
+	},
 	// lmtp delivers into the store as mail_uid (virtual users share it).
-	// Its unix socket is 0600 owned by mail_uid: only that user (an MTA
-	// running as it, or cote's queue) and root may deliver; Dovecot's
+	// Its unix socket is 0660 owned by mail_uid and the group named like
+	// mail_owner: only that user, cote's queue (running as mail_owner, see
+	// scripts/mkusers.sh for its same-name group) and root may deliver; Dovecot's
 	// stock mode is 0666, which lets every local user forge mail into any
 	// mailbox. Postfix delivering through its private/ directory is given
 	// access with a unix_listener section (user = postfix). The inet
@@ -87,11 +105,28 @@ var serviceDefs = map[string]serviceDef{
 	"lmtp": {
 		Protocol: "lmtp", Executable: "lmtp", UserFrom: "mail_uid", GroupFrom: "mail_gid",
 		ServiceCount: 0, MinAvailCPUs: true,
-		Unix: []unixDef{{Name: "lmtp", Mode: 0o600, UserFrom: "mail_uid"}},
+		Unix: []unixDef{{Name: "lmtp", Mode: 0o660, UserFrom: "mail_uid", GroupFrom: "mail_owner"}},
 		// LMTP takes mail for any local user without authentication, so
 		// the inet listener is off (port 0) until the admin sets a port,
 		// as in Dovecot's stock 10-master.conf.
 		Inet: []inetDef{{Name: "lmtp", Port: 0}},
+	},
+	// queue delivers the spool (queue_directory, which the master creates
+	// 0700 owned by mail_owner) over LMTP and SMTP, and takes local mail on
+	// base_dir/pickup (0666: any local user may submit; the queue reads the
+	// client's uid with SO_PEERCRED). One process, started with the master.
+	"queue": {
+		Protocol: "smtp", Executable: "queue", UserFrom: "mail_owner", MinAvail: 1, SingleProcess: true,
+		Unix: []unixDef{{Name: "pickup", Mode: 0o666}},
+	},
+	// smtpd is the receiving MTA (pkg/smtpd): port 25 for MX traffic,
+	// 587 (STARTTLS) and 465 (implicit TLS) for submission. It runs as
+	// mail_owner, writes the spool and never links the store. Many
+	// sessions share a process.
+	"smtpd": {
+		Protocol: "smtp", Executable: "smtpd", UserFrom: "mail_owner",
+		ServiceCount: 0, MinAvailCPUs: true,
+		Inet: []inetDef{{Name: "smtp", Port: 25}, {Name: "submission", Port: 587}, {Name: "submissions", Port: 465, SSL: true}},
 	},
 	// auth serves logins (auth-client; login/auth-client inside the
 	// login chroot, which only the login user's group can enter), the
@@ -105,6 +140,8 @@ var serviceDefs = map[string]serviceDef{
 			{Name: "login/auth-client", Mode: 0o666},
 			{Name: "auth-master", Mode: 0o600, UserFrom: "mail_uid"},
 			{Name: "auth-userdb", Mode: 0o666, UserFrom: "default_internal_user"},
+			// smtpd's AUTH on submission (mail_owner only).
+			{Name: "auth-smtp", Mode: 0o600, UserFrom: "mail_owner"},
 		},
 	},
 	// anvil keeps connection counts and auth penalties in memory, so it
@@ -120,6 +157,8 @@ var serviceDefs = map[string]serviceDef{
 			{Name: "anvil", Mode: 0o600, UserFrom: "default_internal_user"},
 			{Name: "login/anvil", Mode: 0o666},
 			{Name: "anvil-postlogin", Mode: 0o600, UserFrom: "mail_uid"},
+			// smtpd's smtpd_client_connection_count_limit (mail_owner only).
+			{Name: "anvil-smtp", Mode: 0o600, UserFrom: "mail_owner"},
 		},
 	},
 	// auth-worker runs as root (shadow file, PAM) and is reached only by
@@ -369,6 +408,9 @@ func (c *Config) resolveServices() ([]Service, []string) {
 			ul := UnixListener{Name: d.Name, Path: resolvePath(baseDir, d.Name), Mode: d.Mode}
 			if d.UserFrom != "" {
 				ul.User = root.Get(d.UserFrom)
+			}
+			if d.GroupFrom != "" {
+				ul.Group = root.Get(d.GroupFrom)
 			}
 			for _, u := range unixWritten {
 				if u.Name != d.Name {

@@ -56,6 +56,7 @@ func TestAuthServiceDefinitions(t *testing.T) {
 		"login/auth-client /srv/c/login/auth-client 0666  ",
 		"auth-master /srv/c/auth-master 0600 vmail ",
 		"auth-userdb /srv/c/auth-userdb 0666 cote ",
+		"auth-smtp /srv/c/auth-smtp 0600 cote-smtp ",
 		"extra /srv/c/extra 0600  ",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {

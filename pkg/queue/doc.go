@@ -1,0 +1,99 @@
+// Package queue is the mail queue: the durable spool that smtpd and pickup write into, and the
+// delivery engine run by cmd/queue (LMTP to base_dir/lmtp for local and virtual domains, SMTP
+// to MX hosts for remote ones, retries with backoff, RFC 3464 bounces and delay warnings).
+//
+// # Spool layout (queue_directory)
+//
+//	incoming/  files being written; a file here is never acknowledged. Writers hold an flock
+//	           on it; Spool.Recover (queue daemon start) removes the unlocked ones.
+//	active/    committed messages waiting for (or in) delivery; the daemon watches it.
+//	deferred/  messages whose last attempt failed temporarily; retried after a backoff.
+//	hold/      messages held by the administrator (Hold/Release); never delivered.
+//	corrupt/   files that failed to parse, moved aside with a log line.
+//
+// The file name is the queue ID: 13 uppercase hex digits of microseconds since the epoch then
+// 6 of the writer's pid, so IDs are unique across processes and sort by time.
+//
+// # Queue file format (version 1)
+//
+// A text envelope, the message bytes, then appended progress records:
+//
+//	COTEQ 1
+//	size 00000000000000001234         body size, fixed width (patched in place by Commit)
+//	from <sender>                     "-" is the null sender
+//	received <unix nanoseconds>
+//	client <addr> <helo> <authuser>
+//	dsn <RET> <ENVID>
+//	flags <SMTPUTF8 0|1> <8BITMIME 0|1>
+//	rcpt <addr> <orcpt> <notify,comma,separated>     one line per recipient, in order
+//	                                  blank line
+//	<size bytes of message, CRLF lines>
+//	done|fail|defer|bounced <rcpt index> <unix ns> <status> <mta> <diagnostic>
+//	next <unix ns> <attempts>
+//	warned
+//
+// Every field is one token: bytes <= ' ', '%' and DEL are written %XX and the empty string is
+// "-". Records are appended and fsynced before the daemon moves on, so a recipient recorded
+// done is never delivered again after a crash; a record cut short by a crash (no final
+// newline) is ignored and truncated by the next writer. State only moves forward: pending
+// (defer records only refresh the last error) -> done, or -> fail -> bounced (the bounce for
+// it was committed to the spool). A file is finished and removed when no recipient is pending
+// or failed. A file that does not parse is moved to corrupt/.
+//
+// # Crash safety of Commit
+//
+// Commit writes the size, fsyncs the file, hard-links it into active/ (link never replaces an
+// existing file), fsyncs active/ (group commit: concurrent callers share one directory fsync,
+// none skips it), then unlinks the incoming name. A crash before the active/ fsync loses only
+// an unacknowledged message; a crash after it leaves an incoming/ leftover that Recover removes.
+//
+// # Locking against a running daemon
+//
+// The daemon holds an flock (LOCK_EX) on a queue file while it delivers it; the admin
+// operations (Hold, Release, Delete) take the same lock (non-blocking: they fail with
+// ErrBusy during a delivery) before they move or remove a file.
+//
+// # Delivery (Daemon, cmd/queue)
+//
+// The daemon watches active/ with one fsnotify watcher and rescans active/ and deferred/
+// every ScanInterval (a deferred file's mtime is its retry time, as in Postfix; due files
+// move back to active/). Each attempt locks the file, groups the pending recipients by
+// destination and delivers destinations in parallel, each bounded by
+// default_destination_concurrency_limit: local and virtual domains (pkg/smtp Routing) in one
+// LMTP transaction to base_dir/lmtp (per-recipient replies; idle LMTP connections are kept
+// for the next message and checked with NOOP before reuse); remote domains per domain over
+// SMTP to the MX hosts by preference (no MX: the domain's A/AAAA; null MX and NXDOMAIN are
+// permanent), or all to relayhost. smtp_tls_security_level may uses STARTTLS when offered,
+// encrypt defers when it is not; certificates are not verified (Postfix's may and encrypt).
+// Every recipient's outcome is appended and fsynced before the next step. 4xx replies and
+// connection failures defer the message with a backoff doubling from minimal_backoff_time
+// to maximal_backoff_time; 5xx replies and expiry (maximal_queue_lifetime, or
+// bounce_queue_lifetime for null-sender mail) record a failure, then one RFC 3464 report
+// goes to the sender (none for the null sender or NOTIFY=NEVER). delay_warning_time > 0
+// sends one "delayed" report; NOTIFY=SUCCESS gets "delivered" (LMTP) or "relayed" (to a
+// server without DSN) reports, at most once. SMTPUTF8 mail to a server without SMTPUTF8
+// fails with 5.6.7 (no downgrade).
+//
+// # pickup
+//
+// base_dir/pickup (0666) speaks ESMTP (go-smtp) for local programs. The client's uid comes
+// from SO_PEERCRED; MAIL FROM:<> means <login name>@myhostname (pickup never queues
+// null-sender mail), domainless paths get @myhostname, and the Received: header names the
+// uid. Accepted mail goes through Create and Commit like smtpd's.
+//
+// # Admin operations (coteadm queue, mailq)
+//
+// List reads every queue without locks. Hold, Release and Delete take the file's flock (they
+// fail with ErrBusy during a delivery) and move or remove it. Flush moves every deferred
+// file to active/, where the daemon's watcher picks it up at once: it needs no connection
+// to the daemon.
+//
+// # Deployment
+//
+// The master creates queue_directory 0700 owned by mail_owner when the queue service is
+// enabled; the queue (and smtpd) create the subdirectories. The lmtp socket is 0660 owned by
+// mail_uid and the group named like mail_owner, so the queue may deliver and no other user.
+//
+// Imports: pkg/smtp (addresses, routing), pkg/log, pkg/settings; never pkg/storage (local
+// delivery goes through LMTP) nor pkg/smtpd.
+package queue

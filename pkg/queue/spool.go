@@ -1,0 +1,354 @@
+package queue
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Spool subdirectories.
+const (
+	DirIncoming = "incoming"
+	DirActive   = "active"
+	DirDeferred = "deferred"
+	DirHold     = "hold"
+	DirCorrupt  = "corrupt"
+)
+
+var spoolDirs = []string{DirIncoming, DirActive, DirDeferred, DirHold, DirCorrupt}
+
+// Recipient is one envelope recipient.
+type Recipient struct {
+	Addr   string   // final recipient after alias expansion, "local@domain"
+	ORcpt  string   // original recipient as given at RCPT (DSN ORCPT)
+	Notify []string // DSN NOTIFY: NEVER | SUCCESS FAILURE DELAY; nil = default
+}
+
+// Envelope is what the queue keeps besides the message bytes.
+type Envelope struct {
+	From       string // "" for the null sender
+	Rcpts      []Recipient
+	Received   time.Time
+	ClientAddr string
+	ClientHelo string
+	AuthUser   string // for Received: and logs
+	RET        string // DSN RET: FULL | HDRS | ""
+	EnvID      string // DSN ENVID
+	SMTPUTF8   bool
+	// EightBitMIME records BODY=8BITMIME.
+	EightBitMIME bool
+}
+
+// Spool is a queue_directory. It is safe for concurrent use by many goroutines and, through
+// the file system, by several processes (smtpd and the queue daemon).
+type Spool struct {
+	dir  string
+	sync map[string]*dirSyncer
+	// fault, when set (tests: SetFault), is asked before each write, fsync and link.
+	fault func(op string) error
+}
+
+// SetFault installs a fault-injection hook for tests (ENOSPC where no small file system can
+// be mounted): f is called with "write", "sync" or "link" before that step of Create, Write
+// and Commit, and a non-nil error fails the step as the system call would. Set it before
+// the spool is shared between goroutines.
+func (s *Spool) SetFault(f func(op string) error) { s.fault = f }
+
+func (s *Spool) check(op string) error {
+	if s.fault != nil {
+		return s.fault(op)
+	}
+	return nil
+}
+
+// OpenSpool opens dir (queue_directory), creating it (0700) and its subdirectories if missing.
+func OpenSpool(dir string) (*Spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	s := &Spool{dir: dir, sync: map[string]*dirSyncer{}}
+	for _, d := range spoolDirs {
+		p := filepath.Join(dir, d)
+		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
+		s.sync[d] = &dirSyncer{path: p}
+	}
+	return s, nil
+}
+
+// Dir returns the spool's root directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// path returns the path of message id in subdirectory sub.
+func (s *Spool) path(sub, id string) string { return filepath.Join(s.dir, sub, id) }
+
+// Writer is a message being written into incoming/.
+type Writer struct {
+	s      *Spool
+	f      *os.File
+	bw     *bufio.Writer
+	id     string
+	hdrLen int64
+	size   int64
+	err    error
+	done   bool
+}
+
+var lastMicros atomic.Int64
+
+// newID returns a queue ID: 13 uppercase hex digits of microseconds since the epoch (strictly
+// increasing within the process) then 6 of the process id, so IDs from concurrent processes
+// differ and string order is time order.
+func newID() string {
+	now := time.Now().UnixMicro()
+	for {
+		last := lastMicros.Load()
+		if now <= last {
+			now = last + 1
+		}
+		if lastMicros.CompareAndSwap(last, now) {
+			break
+		}
+	}
+	return fmt.Sprintf("%013X%06X", now, os.Getpid()&0xFFFFFF)
+}
+
+// ValidID reports whether id has the form newID produces (used before touching paths).
+func ValidID(id string) bool {
+	if len(id) != 19 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// Create starts a message in incoming/. The caller writes the message bytes (CRLF lines, as
+// received after DATA, with the Received: header it prepends) and then Commit.
+func (s *Spool) Create(env Envelope) (*Writer, error) {
+	if len(env.Rcpts) == 0 {
+		return nil, errors.New("queue: envelope without recipients")
+	}
+	if env.Received.IsZero() {
+		env.Received = time.Now()
+	}
+	var f *os.File
+	var id string
+	for tries := 0; ; tries++ {
+		id = newID()
+		var err error
+		f, err = os.OpenFile(s.path(DirIncoming, id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) || tries > 100 {
+			return nil, fmt.Errorf("queue: create: %w", err)
+		}
+	}
+	// The lock tells Recover that a live writer owns the file.
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("queue: lock: %w", err)
+	}
+	hdr := encodeHeader(env, 0)
+	w := &Writer{s: s, f: f, id: id, bw: bufio.NewWriterSize(f, 64<<10), hdrLen: int64(len(hdr))}
+	if _, err := w.bw.Write(hdr); err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return w, nil
+}
+
+// Write appends message bytes.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.done {
+		return 0, errors.New("queue: write after commit or abort")
+	}
+	if err := w.s.check("write"); err != nil {
+		w.err = err
+		return 0, err
+	}
+	n, err := w.bw.Write(p)
+	w.size += int64(n)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// Commit fsyncs the file, links it into active/ and fsyncs both directories; once it returns nil
+// the message is durable and the queue daemon will deliver it. It returns the queue ID.
+// The link (not rename) never replaces an existing queue file.
+func (w *Writer) Commit() (string, error) {
+	if w.done {
+		return "", errors.New("queue: commit after commit or abort")
+	}
+	if w.err != nil {
+		w.Abort()
+		return "", w.err
+	}
+	fail := func(err error) (string, error) {
+		w.Abort()
+		return "", fmt.Errorf("queue: commit: %w", err)
+	}
+	if err := w.s.check("write"); err != nil {
+		return fail(err)
+	}
+	if err := w.bw.Flush(); err != nil {
+		return fail(err)
+	}
+	if _, err := w.f.WriteAt(fmt.Appendf(nil, sizeFmt, w.size), int64(len(fileMagic))); err != nil {
+		return fail(err)
+	}
+	if err := w.s.check("sync"); err != nil {
+		return fail(err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fail(err)
+	}
+	// The daemon locks the file it delivers: release ours before the active/ name appears, or
+	// its first attempt would find the file busy. Recover leaves young files alone meanwhile.
+	if err := unix.Flock(int(w.f.Fd()), unix.LOCK_UN); err != nil {
+		return fail(err)
+	}
+	src := w.s.path(DirIncoming, w.id)
+	if err := w.s.check("link"); err != nil {
+		return fail(err)
+	}
+	if err := os.Link(src, w.s.path(DirActive, w.id)); err != nil {
+		return fail(err)
+	}
+	if err := w.s.sync[DirActive].Sync(); err != nil {
+		// The file may be in active/ without being durable: remove it so nothing is
+		// delivered that was not acknowledged.
+		os.Remove(w.s.path(DirActive, w.id))
+		return fail(err)
+	}
+	w.done = true
+	os.Remove(src)
+	w.f.Close()
+	// Recover removes incoming leftovers anyway; this fsync only bounds their number.
+	w.s.sync[DirIncoming].Sync()
+	return w.id, nil
+}
+
+// Abort removes the incoming file; safe after a failed Write and after Commit (then a no-op).
+func (w *Writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	err := os.Remove(w.f.Name())
+	w.f.Close()
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	return err
+}
+
+// ID returns the queue ID the message will have once committed.
+func (w *Writer) ID() string { return w.id }
+
+// recoverMinAge is how old an unlocked incoming/ file must be before Recover removes it.
+const recoverMinAge = 10 * time.Second
+
+// Recover removes incoming/ files no live writer holds (left by a crash; never acknowledged)
+// and older than recoverMinAge. The queue daemon calls it at start and on each rescan.
+// It returns the number removed.
+func (s *Spool) Recover() (int, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, DirIncoming))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		p := s.path(DirIncoming, e.Name())
+		// A writer creates its file and then locks it: a young file may be unlocked yet live.
+		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < recoverMinAge {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			if os.Remove(p) == nil {
+				n++
+			}
+		}
+		f.Close()
+	}
+	return n, nil
+}
+
+// dirSyncer group-commits directory fsyncs: a caller waits for an fsync that started after
+// its request; concurrent callers share one.
+type dirSyncer struct {
+	path    string
+	mu      sync.Mutex
+	cond    *sync.Cond
+	running bool
+	gen     uint64 // number of fsyncs started
+	doneGen uint64 // number of fsyncs finished
+	lastErr error
+}
+
+func (d *dirSyncer) Sync() error {
+	d.mu.Lock()
+	if d.cond == nil {
+		d.cond = sync.NewCond(&d.mu)
+	}
+	// An fsync that has already started may miss our entry: we need one starting after now.
+	need := d.gen + 1
+	for {
+		if d.doneGen >= need {
+			err := d.lastErr
+			d.mu.Unlock()
+			return err
+		}
+		if !d.running {
+			d.running = true
+			d.gen++
+			mine := d.gen
+			d.mu.Unlock()
+			err := syncDir(d.path)
+			d.mu.Lock()
+			d.running = false
+			d.doneGen = mine
+			d.lastErr = err
+			d.cond.Broadcast()
+			if mine >= need {
+				d.mu.Unlock()
+				return err
+			}
+			continue
+		}
+		d.cond.Wait()
+	}
+}
+
+func syncDir(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	f.Close()
+	return err
+}

@@ -1,0 +1,63 @@
+// Package smtpd is cote's receiving MTA: an RFC 5321 ESMTP server on
+// github.com/emersion/go-smtp's server, with Postfix's relay policy and
+// setting names, writing accepted mail into the queue's spool through the
+// Sink interface (cmd/smtpd adapts *queue.Spool; tests use a fake).
+//
+// Listeners (named by the service definition): "smtp" (port 25, MX
+// traffic), "submission" (587, STARTTLS then AUTH) and "submissions" (465,
+// implicit TLS). Every listener whose name starts with "submission" is a
+// submission port: MAIL needs AUTH, and AUTH is only offered over TLS. On
+// "smtp" AUTH is never offered.
+//
+// EHLO advertises PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES,
+// STARTTLS (when TLS is configured), AUTH (see above), SMTPUTF8, CHUNKING
+// and DSN (RET, ENVID, NOTIFY and ORCPT travel in the queue envelope).
+// Left out on purpose: REQUIRETLS (the queue does not enforce it on relay),
+// BINARYMIME, DELIVERBY and MT-PRIORITY (go-smtp parses the latter two on
+// RCPT instead of MAIL).
+//
+// Policy, in Postfix's terms (RFC 5321, Postfix smtpd(8)):
+//   - Recipient domains are classified by pkg/smtp's Routing (mydestination,
+//     virtual_mailbox_domains, relay_domains). Mail to any other domain is
+//     relayed only for clients in mynetworks or authenticated ones; else
+//     "554 5.7.1 <rcpt>: Relay access denied" at RCPT. A local-domain
+//     recipient whose local part carries '%', '!' or '@' (percent hack, bang
+//     path, quoted "b@c"@local) or an address literal is a relay attempt too.
+//   - Local and virtual recipients are checked at RCPT: virtual_alias_maps,
+//     then alias_maps (local domains), then the userdb (auth-userdb, the
+//     same lookup lmtp makes, so nothing accepted here bounces there):
+//     "550 5.1.1 <rcpt>: Recipient address rejected: User unknown in local
+//     recipient table". No backscatter: nothing is accepted to be bounced.
+//   - smtpd_sender_must_match_login (default yes): on submission the MAIL
+//     FROM address must be the authenticated user's own (its login name, or
+//     login@domain of a local domain when the login has no domain).
+//   - message_size_limit (SIZE, and enforced while reading DATA),
+//     smtpd_recipient_limit, smtpd_hard_error_limit (after that many refused
+//     commands the next one gets 421 and the connection is closed),
+//     smtpd_forbid_bare_newline (no | normalize | yes; clients in mynetworks
+//     are exempt, as Postfix's default smtpd_forbid_bare_newline_exclusions).
+//   - postscreen_greet_wait: on the "smtp" listener, a client outside
+//     mynetworks first gets "220-" and must stay silent for that long; one
+//     that talks first gets "554 5.5.1" and is closed (a listener-side
+//     check: go-smtp's greeting cannot be hooked). Never on submission.
+//   - smtpd_client_connection_count_limit: concurrent connections per
+//     client IP, counted by anvil (service "smtpd"), so all smtpd processes
+//     share one count; clients in mynetworks are exempt.
+//
+// HELO: go-smtp refuses MAIL before HELO/EHLO, which is Postfix's
+// smtpd_helo_required = yes; cote has no setting to turn that off.
+//
+// Not implemented: smtpd_client_connection_rate_limit (anvil counts
+// concurrent connections only); go-smtp's own syntax errors (unknown
+// commands, malformed MAIL/RCPT arguments) are counted by go-smtp (it
+// closes after four) rather than towards smtpd_hard_error_limit.
+//
+// Durability: the reply to DATA/BDAT is 250 only after Sink's Commit
+// returned (the queue fsyncs the file and its directories). A client that
+// drops mid-DATA, a size overrun, a bare LF refusal or any error aborts the
+// spool file, so nothing half-received is queued.
+//
+// Imports: smtp (addresses), authproto/login (AUTH through cote's auth
+// service), anvil, settings, service, tlsconf. It must not import the
+// store or pkg/queue (cmd/smtpd wires the queue's spool in).
+package smtpd

@@ -1,0 +1,5 @@
+package smtpd
+
+import "syscall"
+
+var errNoSpace = syscall.ENOSPC
