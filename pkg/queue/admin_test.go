@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -152,4 +153,25 @@ func FuzzQualifyReader(f *testing.F) {
 			t.Fatalf("in %q out %q", in, out)
 		}
 	})
+}
+
+// A message whose lock is held when the watcher reports it (an admin move
+// still holding it) is queued again by itself, not left to the rescan.
+func TestBusyMessageRequeued(t *testing.T) {
+	h := newHarness(t, false, nil)
+	id := h.submit("s@example.org", "a@local.test")
+	l, err := lockQueueFile(h.s.path(DirActive, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.d.process(id) // busy: schedules a retry
+	l.Close()
+	select {
+	case got := <-h.d.work:
+		if got != id {
+			t.Fatalf("requeued %q, want %q", got, id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("busy message was not queued again")
+	}
 }

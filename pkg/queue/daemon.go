@@ -58,6 +58,7 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool
+	busy     map[string]int // ErrBusy retries per queue id (retryBusy)
 	dest     map[string]chan struct{}
 	lmtpIdle chan *gosmtp.Client // idle LMTP connections for reuse
 }
@@ -110,7 +111,7 @@ func NewDaemon(cfg Config) (*Daemon, error) {
 		cfg.Now = time.Now
 	}
 	return &Daemon{cfg: cfg, s: cfg.Spool, log: cfg.Log, work: make(chan string, 4096),
-		inflight: map[string]bool{}, dest: map[string]chan struct{}{},
+		inflight: map[string]bool{}, busy: map[string]int{}, dest: map[string]chan struct{}{},
 		lmtpIdle: make(chan *gosmtp.Client, cfg.DestConcurrency)}, nil
 }
 
@@ -174,6 +175,27 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// retryBusy queues id again shortly: an admin operation (release, flush)
+// holds the file's lock while it moves the file into active/, and the
+// watcher reports the file before the lock is let go. The delay doubles
+// from 20 ms; after busyRetries tries the rescan takes over (a message
+// locked for long is being delivered by another queue process, the one
+// finishing its work after a reload).
+func (d *Daemon) retryBusy(id string) {
+	d.mu.Lock()
+	n := d.busy[id]
+	if n >= busyRetries {
+		delete(d.busy, id)
+		d.mu.Unlock()
+		return
+	}
+	d.busy[id] = n + 1
+	d.mu.Unlock()
+	time.AfterFunc((20*time.Millisecond)<<n, func() { d.enqueue(id) })
+}
+
+const busyRetries = 6
 
 // enqueue hands id to a worker unless it is already queued or being delivered.
 func (d *Daemon) enqueue(id string) {
@@ -264,12 +286,17 @@ func (d *Daemon) process(id string) {
 	log := d.log.With(zap.String("queue_id", id))
 	l, err := lockQueueFile(d.s.path(DirActive, id))
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, ErrBusy) {
+		if errors.Is(err, ErrBusy) {
+			d.retryBusy(id)
+		} else if !errors.Is(err, os.ErrNotExist) {
 			log.Error("open queue file", zap.Error(err))
 		}
 		return
 	}
 	defer l.Close()
+	d.mu.Lock()
+	delete(d.busy, id)
+	d.mu.Unlock()
 	data, err := io.ReadAll(l.f)
 	if err != nil {
 		log.Error("read queue file", zap.Error(err))
