@@ -12,7 +12,7 @@ DESTDIR  ?=
 FUZZTIME ?= 20s
 TESTFLAGS ?=
 
-.PHONY: all build test test-deps run install bench bench-imap fuzz clean vet
+.PHONY: all build test test-deps run install bench bench-imap bench-compare fuzz clean vet
 
 all: build
 
@@ -54,15 +54,22 @@ test: test-deps
 run: build
 	@sh scripts/devrun.sh
 
-# Every Go benchmark. The storage, IMAP and suite benchmarks build 100,000-
-# message mailboxes and run a private Dovecot beside cote for comparison
-# (root, dovecot-imapd): expect 10-15 minutes. bench-imap runs only the IMAP ones.
+# The Go micro-benchmarks (the storage and IMAP ones build 100,000-message
+# mailboxes), then cote-bench's workloads against a freshly started cote
+# (test/e2e BenchmarkSideBySide without peers, one round; bench/README.md).
+# bench-imap runs only the IMAP ones; bench-compare puts cote beside Dovecot.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $$($(GO) list ./... | grep -v /test/e2e)
+	COTE_BENCH_PEERS=none COTE_BENCH_ROUNDS=1 $(GO) test -run '^$$' -bench '^BenchmarkSideBySide$$' -benchtime 1x -timeout 20m ./test/e2e/
+
+# cote and a private Dovecot (installed if missing) alternately, A B A B; the
+# table is printed and bench/results/<date>.json and .svg are written.
+bench-compare:
+	sh scripts/bench-compare.sh
 
 bench-imap:
 	$(GO) test -run '^$$' -bench 'Mailbox100k|SearchBody10k' -benchtime 5x -v -timeout 30m ./pkg/imapd/
-	$(GO) test -run '^$$' -bench 'Suite' -benchtime 1x -v -timeout 30m ./test/e2e/
+	COTE_BENCH_ROUNDS=1 $(GO) test -run '^$$' -bench '^BenchmarkSideBySide$$' -benchtime 1x -timeout 30m ./test/e2e/
 
 # Time-boxed fuzzing of every fuzz target (the seed corpora run in `make test`).
 fuzz:

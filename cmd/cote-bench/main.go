@@ -1,7 +1,13 @@
-// Command cote-bench is cote's load generator: it drives any IMAP server by
-// host, port, users and password with an imaptest-like mixed workload and
-// reports operations per second, latency percentiles and every protocol
-// error it saw. See pkg/bench for the workloads.
+// Command cote-bench is cote's load generator: it drives any IMAP or LMTP
+// server by host, port, users and password and reports operations per
+// second, latency percentiles and every protocol error it saw. Subcommands:
+// imap (the imaptest-like mix; --mix login for logins/s), lmtp (durable
+// deliveries/s), visible (from the 250 to the message in IDLE), idle (N
+// connections in IDLE and the server's RSS), bigmailbox (SELECT, FETCH
+// 1:* and SEARCH on a large mailbox, and --write to generate one), fsync
+// (the disk's durable-delivery ceiling). See pkg/bench for the workloads;
+// POP3 and SMTP workloads are further bench.Workload implementations and
+// subcommands here.
 //
 // Exit status: 0 when the run saw no error, 3 when it completed but counted
 // errors (so scripts and tests can gate on it), 1 for anything else.
@@ -36,11 +42,11 @@ var errSawErrors = errors.New("errors were counted")
 func main() {
 	root := &cobra.Command{
 		Use:           "cote-bench",
-		Short:         "load generator for mail servers (IMAP now; LMTP and SMTP later)",
+		Short:         "load generator for mail servers (IMAP and LMTP; POP3 and SMTP to come)",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newIMAPCmd())
+	root.AddCommand(newIMAPCmd(), newLMTPCmd(), newVisibleCmd(), newIdleCmd(), newBigMailboxCmd(), newFsyncCmd())
 	if err := root.Execute(); err != nil {
 		if errors.Is(err, errSawErrors) {
 			os.Exit(3)
@@ -171,7 +177,11 @@ selected-state commands, which measures the server without the login path.
 			if err != nil {
 				return err
 			}
-			m, err := bench.ParseMix(bench.DefaultMix(), mix)
+			base := bench.DefaultMix()
+			if rest, ok := strings.CutPrefix(mix, "login"); ok && (rest == "" || rest[0] == ' ') {
+				base, mix = bench.LoginMix(), rest
+			}
+			m, err := bench.ParseMix(base, mix)
 			if err != nil {
 				return err
 			}
@@ -215,7 +225,7 @@ selected-state commands, which measures the server without the login path.
 	fl.IntVar(&userCount, "user-count", 100, "how many users a %d template numbers")
 	fl.StringVar(&password, "password", "", "password of every user (a users file may give its own)")
 	fl.StringVar(&mailbox, "mailbox", "INBOX", "mailbox the sessions select")
-	fl.StringVar(&mix, "mix", "", `state weights changing the default mix, e.g. "search=0 append=100,30"`)
+	fl.StringVar(&mix, "mix", "", `state weights changing the default mix, e.g. "search=0 append=100,30"; starting with "login": connect, LOGIN, LOGOUT only`)
 	fl.BoolVar(&noLogout, "no-logout", false, "keep each session selected until the run ends")
 	fl.IntVar(&msgs, "msgs", 30, "keep mailboxes near this many messages (imaptest's msgs)")
 	fl.DurationVar(&timeout, "timeout", 30*time.Second, "per-command timeout")

@@ -74,17 +74,21 @@ func TestCLIAgainstDovecot(t *testing.T) {
 	tests := []struct {
 		name     string
 		password string
+		// duration bounds the run: the clean case ends by its 300
+		// operations (a loaded machine only makes it slower), the
+		// failing one, which completes none, by time.
+		duration string
 		wantErr  error
 		check    func(t *testing.T, res *bench.Result)
 	}{
-		{"clean", "secret", nil, func(t *testing.T, res *bench.Result) {
+		{"clean", "secret", "60s", nil, func(t *testing.T, res *bench.Result) {
 			if res.Ops < 300 || res.ErrorCount != 0 || res.LoginsPerSec <= 0 {
 				t.Errorf("ops %d errors %v logins/s %v", res.Ops, res.Errors, res.LoginsPerSec)
 			}
 		}},
 		// Dovecot delays failed logins (auth_failure_delay), so this
 		// case ends by --duration.
-		{"wrong password", "wrong", errSawErrors, func(t *testing.T, res *bench.Result) {
+		{"wrong password", "wrong", "3s", errSawErrors, func(t *testing.T, res *bench.Result) {
 			if res.Errors[bench.ErrNO] == 0 {
 				t.Errorf("no NO counted: %v", res.Errors)
 			}
@@ -96,7 +100,7 @@ func TestCLIAgainstDovecot(t *testing.T) {
 			var out bytes.Buffer
 			cmd.SetOut(&out)
 			cmd.SetArgs([]string{"--port", port, "--users", "user%d", "--user-count", "2",
-				"--password", tc.password, "--clients", "2", "--ops", "300", "--duration", "3s",
+				"--password", tc.password, "--clients", "2", "--ops", "300", "--duration", tc.duration,
 				"--json", "--progress", "never"})
 			if err := cmd.Execute(); !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Execute: %v, want %v", err, tc.wantErr)

@@ -4,15 +4,29 @@
 // no lock), counts every failure by kind, and produces one Result (a table
 // or JSON). cmd/cote-bench parses flags and calls it.
 //
-// Workloads implement Workload. The one here is IMAP, imaptest's default
-// mixed session (imaptest is Dovecot's IMAP tester; its state table is the
-// model): connect, LOGIN, LIST, STATUS, SELECT, FETCH of flags, of
-// ENVELOPE/BODYSTRUCTURE and of whole bodies, SEARCH, COPY, STORE, STORE
-// \Deleted, EXPUNGE, APPEND, LOGOUT, each with imaptest's probability (see
-// DefaultMix for the two departures), or the no-logout variant that keeps
-// each session selected and repeats the selected-state commands. LMTP and
-// SMTP delivery workloads (issue 9) are further implementations of the same
-// interface.
+// Workloads implement Workload:
+//   - IMAP: imaptest's default mixed session (imaptest is Dovecot's IMAP
+//     tester; its state table is the model): connect, LOGIN, LIST, STATUS,
+//     SELECT, FETCH of flags, of ENVELOPE/BODYSTRUCTURE and of whole
+//     bodies, SEARCH, COPY, STORE, STORE \Deleted, EXPUNGE, APPEND,
+//     LOGOUT, each with imaptest's probability (see DefaultMix for the two
+//     departures), or the no-logout variant that keeps each session
+//     selected; LoginMix is connect, LOGIN, LOGOUT only (logins/s).
+//   - LMTP: durable deliveries, one session per client, MAIL/RCPT/DATA
+//     pipelined; an operation is complete at the last recipient's 250.
+//   - Visible: from a delivery's 250 to the EXISTS an IMAP session in IDLE
+//     receives for it.
+//   - BigMailbox: SELECT, FETCH 1:* (FLAGS), SEARCH UNSEEN, SEARCH SUBJECT
+//     on a large mailbox that WriteMaildir generated before the server
+//     started.
+//
+// OpenIdle is not a timed workload: it opens N connections in IDLE and
+// sums the server's RSS over its process tree (TreeRSS) before and after.
+// FsyncRate measures the disk's durable-delivery ceiling. Comparison holds
+// figures of several servers over alternating rounds, prints cote/peer
+// ratios (min/median/max) and draws its charts as SVG with WriteSVG (no
+// plotting dependency). POP3 and SMTP workloads are further Workload
+// implementations in the same form as LMTP (issue 9).
 //
 // What counts as an error (never ignored, reported by kind): a BAD, a NO
 // other than [EXPUNGEISSUED] (RFC 9051 §7.1: a message another session
@@ -26,8 +40,9 @@
 //
 // RFCs: RFC 3501 / RFC 9051 (IMAP), RFC 5322 (the generated messages).
 //
-// Imports: pkg/bench/imapc only. The benchmark drives any server, cote or a
-// peer, so it must not link cote's server packages.
+// Imports: pkg/bench/imapc only (and the standard library: its LMTP client
+// is its own). The benchmark drives any server, cote or a peer, so it must
+// not link cote's server packages.
 //
 // Invariants:
 //   - Each simulated client owns its recorder and random source (seeded

@@ -123,3 +123,16 @@ func (m Mix) String() string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// LoginMix makes every session connect, LOGIN and LOGOUT and nothing else:
+// the login path's throughput (connection, greeting, authentication, the
+// hand-over to the mail process, the logout).
+func LoginMix() Mix {
+	m := Mix{}
+	for _, s := range mixStates {
+		m[s] = Weight{}
+	}
+	m[OpLogin] = Weight{Pct: 100}
+	m[OpLogout] = Weight{Pct: 100}
+	return m
+}

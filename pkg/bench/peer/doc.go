@@ -1,7 +1,9 @@
 // Package peer starts private instances of the servers cote is compared
 // with, on loopback and under a directory of their own, never touching the
-// system's configuration: Dovecot now (for cote-bench's tests and the
-// reference figures), Postfix when issue 9's bench-compare needs it. The
+// system's configuration: Dovecot (IMAP, imaps and LMTP listeners, for
+// cote-bench's tests and bench-compare's reference figures) and Postfix's
+// smtp-sink (the load generator's own ceiling). A private Postfix (for the
+// SMTP figures) is the next peer to add here, once cote's smtpd exists. The
 // settings follow the project's notes on reference peers: a
 // passwd-file of PLAIN passwords, a static userdb, performance-mode login
 // processes, mail_fsync = optimized.

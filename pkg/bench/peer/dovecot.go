@@ -28,12 +28,22 @@ type DovecotOptions struct {
 	MailUser string
 	// Extra is appended to the configuration (for a test's own settings).
 	Extra string
+	// LMTP adds an LMTP listener on loopback (Dovecot.LMTPAddr).
+	LMTP bool
+	// TLSCert and TLSKey, PEM files, add an imaps listener with them
+	// (Dovecot.IMAPSAddr).
+	TLSCert, TLSKey string
 }
 
 // Dovecot is a running private Dovecot.
 type Dovecot struct {
 	Conf     string // the configuration file
 	IMAPAddr string // plain IMAP listener, 127.0.0.1:port
+	// IMAPSAddr and LMTPAddr are set when the options asked for them.
+	IMAPSAddr string
+	LMTPAddr  string
+	// PidFile holds the master's pid.
+	PidFile  string
 	HomeRoot string // homes are HomeRoot/<user>
 	LogPath  string
 }
@@ -47,8 +57,8 @@ base_dir = {{dir}}/run
 state_dir = {{dir}}/state
 log_path = {{dir}}/dovecot.log
 listen = 127.0.0.1
-protocols = imap
-ssl = no
+protocols = {{protocols}}
+ssl = {{ssl}}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_username_format = %Ln
@@ -71,7 +81,8 @@ service imap-login {
     port = {{port}}
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = {{imapsport}}
   }
   service_count = 0
   process_min_avail = {{cores}}
@@ -95,15 +106,32 @@ func StartDovecot(o DovecotOptions) (*Dovecot, error) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	var ports [3]int
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return nil, err
+		}
 	}
+	port := ports[0]
 	d := &Dovecot{
 		Conf:     filepath.Join(o.Dir, "dovecot.conf"),
 		IMAPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		HomeRoot: filepath.Join(o.Dir, "home"),
 		LogPath:  filepath.Join(o.Dir, "dovecot.log"),
+		PidFile:  filepath.Join(o.Dir, "run", "master.pid"),
+	}
+	protocols, ssl, imapsPort, extra := "imap", "no", 0, ""
+	if o.TLSCert != "" {
+		ssl, imapsPort = "yes", ports[1]
+		d.IMAPSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(imapsPort))
+		extra += fmt.Sprintf("ssl_cert = <%s\nssl_key = <%s\n", o.TLSCert, o.TLSKey)
+	}
+	if o.LMTP {
+		protocols += " lmtp"
+		d.LMTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2]))
+		// lmtp_save_to_detail_mailbox and quota stay off: a plain
+		// delivery into INBOX, as cote's lmtp does.
+		extra += fmt.Sprintf("service lmtp {\n  inet_listener lmtp {\n    address = 127.0.0.1\n    port = %d\n  }\n}\n", ports[2])
 	}
 	if err := os.Chmod(o.Dir, 0o755); err != nil {
 		return nil, err
@@ -134,8 +162,11 @@ func StartDovecot(o DovecotOptions) (*Dovecot, error) {
 		"{{uid}}", strconv.Itoa(uid),
 		"{{gid}}", strconv.Itoa(gid),
 		"{{port}}", strconv.Itoa(port),
+		"{{imapsport}}", strconv.Itoa(imapsPort),
+		"{{protocols}}", protocols,
+		"{{ssl}}", ssl,
 		"{{cores}}", strconv.Itoa(runtime.NumCPU()),
-	).Replace(dovecotConf) + o.Extra
+	).Replace(dovecotConf) + extra + o.Extra
 	if err := os.WriteFile(d.Conf, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -164,6 +195,15 @@ func (d *Dovecot) Stop() error {
 		return fmt.Errorf("doveadm stop: %v: %s", err, out)
 	}
 	return nil
+}
+
+// Pid returns the master's pid (its process tree is the whole instance).
+func (d *Dovecot) Pid() (int, error) {
+	raw, err := os.ReadFile(d.PidFile)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(raw)))
 }
 
 // Log returns the instance's log.

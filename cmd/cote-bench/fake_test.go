@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// serveFake accepts connections on a loopback listener and runs serve on
+// each until the test ends.
+func serveFake(t *testing.T, serve func(c net.Conn)) (host string, port int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				serve(c)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	a := l.Addr().(*net.TCPAddr)
+	return a.IP.String(), a.Port
+}
+
+// brokenIMAP greets, then answers every command with "OK" but SELECT with
+// an EXISTS count that FETCH contradicts: a server that lies about its
+// mailbox.
+func brokenIMAP(c net.Conn) {
+	r := bufio.NewReader(c)
+	io.WriteString(c, "* OK fake\r\n")
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		tag, cmd, _ := strings.Cut(strings.TrimSpace(line), " ")
+		out := tag + " OK done\r\n"
+		switch {
+		case strings.HasPrefix(cmd, "SELECT"):
+			out = "* 2 EXISTS\r\n" + out
+		case strings.HasPrefix(cmd, "FETCH"):
+			out = "* 7 FETCH (FLAGS ())\r\n" + out
+		case cmd == "IDLE":
+			out = "+ idling\r\n"
+		}
+		if _, err := io.WriteString(c, out); err != nil {
+			return
+		}
+	}
+}
+
+// brokenLMTP accepts every command but refuses every message after DATA.
+func brokenLMTP(c net.Conn) {
+	r := bufio.NewReader(c)
+	io.WriteString(c, "220 fake\r\n")
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		out := "250 ok\r\n"
+		if strings.TrimSpace(line) == "DATA" {
+			io.WriteString(c, "354 go on\r\n")
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+			}
+			out = "451 4.3.0 lost it\r\n"
+		}
+		if _, err := io.WriteString(c, out); err != nil {
+			return
+		}
+	}
+}
+
+// TestCLIReportsBrokenServers runs subcommands as a user would against
+// servers that answer wrongly: each must count errors and end with
+// errSawErrors (exit status 3), never pass.
+func TestCLIReportsBrokenServers(t *testing.T) {
+	ih, ip := serveFake(t, brokenIMAP)
+	lh, lp := serveFake(t, brokenLMTP)
+	imapArgs := []string{"--host", ih, "--port", strconv.Itoa(ip), "--users", "u", "--password", "p"}
+	tests := []struct {
+		name string
+		cmd  func() *cobra.Command
+		args []string
+	}{
+		{"imap mix", newIMAPCmd, append([]string{"--clients", "2", "--duration", "300ms", "--progress", "never"}, imapArgs...)},
+		{"bigmailbox", newBigMailboxCmd, append([]string{"--count", "2", "--duration", "300ms", "--progress", "never"}, imapArgs...)},
+		{"lmtp", newLMTPCmd, []string{"--addr", net.JoinHostPort(lh, strconv.Itoa(lp)), "--rcpt", "a@x", "--duration", "300ms", "--progress", "never"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := tc.cmd()
+			var out bytes.Buffer
+			cmd.SetOut(&out)
+			cmd.SetArgs(tc.args)
+			if err := cmd.Execute(); !errors.Is(err, errSawErrors) {
+				t.Fatalf("Execute: %v, want errSawErrors\n%s", err, out.String())
+			}
+			if !strings.Contains(out.String(), "errors: ") || strings.Contains(out.String(), "errors: none") {
+				t.Errorf("report does not show the errors:\n%s", out.String())
+			}
+		})
+	}
+}
