@@ -366,6 +366,9 @@ func TestBadLinesClose(t *testing.T) {
 		{"bad escape", "VERSION\tanvil\t1\t0\nLOOKUP\ta\x01x\n"},
 		{"non-canonical ip", "VERSION\tanvil\t1\t0\nPENALTY-GET\t::ffff:1.2.3.4\n"},
 		{"value too large", "VERSION\tanvil\t1\t0\nPENALTY-INC\t1.2.3.4\t1\t65536\n"},
+		{"rate zero window", "VERSION\tanvil\t1\t0\nRATE\tsmtpd/1.2.3.4/\t0\n"},
+		{"rate window too long", "VERSION\tanvil\t1\t0\nRATE\tsmtpd/1.2.3.4/\t86401\n"},
+		{"rate empty ident", "VERSION\tanvil\t1\t0\nRATE\t\t60\n"},
 		{"line too long", "VERSION\tanvil\t1\t0\nLOOKUP\t" + strings.Repeat("x", MaxLine+10) + "\n"},
 	}
 	ts := startServer(t)
@@ -404,5 +407,67 @@ func TestIdent(t *testing.T) {
 				t.Errorf("ParseIdent(%q) = %q %q %v %v", got, svc, user, ip, ok)
 			}
 		})
+	}
+}
+
+// RATE (cote's extension): Postfix anvil's fixed window per ident, which
+// restarts at the first event after it elapsed; Sweep forgets elapsed
+// windows.
+func TestRate(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts)
+	rate := func(ip netip.Addr, want int) {
+		t.Helper()
+		n, err := c.Rate("smtpd", "", ip, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("Rate(%v) = %d, want %d", ip, n, want)
+		}
+	}
+	rate(ip1, 1)
+	rate(ip1, 2)
+	rate(ip2, 1)
+	ts.clock.add(59 * time.Second)
+	rate(ip1, 3) // still the window that started at the first event
+	ts.clock.add(time.Second)
+	rate(ip1, 1) // elapsed: a new window starts here
+	rate(ip1, 2)
+	// A second client shares the count (all smtpd processes do).
+	rate2, err := dial(t, ts).Rate("smtpd", "", ip1, time.Minute)
+	if err != nil || rate2 != 3 {
+		t.Errorf("second client: %d %v, want 3", rate2, err)
+	}
+	ts.srv.mu.Lock()
+	n := len(ts.srv.rates)
+	ts.srv.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d rate entries, want 2", n)
+	}
+	ts.clock.add(time.Minute)
+	ts.srv.Sweep()
+	ts.srv.mu.Lock()
+	n = len(ts.srv.rates)
+	ts.srv.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d rate entries after the sweep, want 0", n)
+	}
+	// A sub-second window is one second, not an error.
+	if n, err := c.Rate("smtpd", "", ip1, time.Millisecond); err != nil || n != 1 {
+		t.Errorf("Rate(1ms) = %d %v", n, err)
+	}
+}
+
+// The raw RATE line and its reply.
+func TestRateRaw(t *testing.T) {
+	ts := startServer(t)
+	c, r := rawConn(t, ts)
+	c.Write([]byte("VERSION\tanvil\t1\t0\nRATE\tsmtpd/192.0.2.1/\t60\nRATE\tsmtpd/192.0.2.1/\t60\n"))
+	for _, want := range []string{"1\n", "2\n"} {
+		got, err := r.ReadString('\n')
+		if err != nil || got != want {
+			t.Fatalf("got %q %v, want %q", got, err, want)
+		}
 	}
 }

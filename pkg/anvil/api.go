@@ -78,6 +78,7 @@ func ParseIdent(ident string) (service, user string, ip netip.Addr, ok bool) {
 //	func (c *Client) Connect(pid int, service, user string, ip netip.Addr) error
 //	func (c *Client) Disconnect(pid int, service, user string, ip netip.Addr) error
 //	func (c *Client) Lookup(service, user string, ip netip.Addr) (int, error)
+//	func (c *Client) Rate(service, user string, ip netip.Addr, window time.Duration) (int, error)
 //	func (c *Client) Kill(pid int) error
 //	func (c *Client) PenaltyGet(ip netip.Addr) (penalty int, last time.Time, err error)
 //	func (c *Client) PenaltyInc(ip netip.Addr, checksum uint32, value int) error

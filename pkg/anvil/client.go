@@ -209,6 +209,28 @@ func (c *Client) Lookup(service, user string, ip netip.Addr) (int, error) {
 	return n, nil
 }
 
+// Rate counts one event of user from ip on service (a connection, for
+// smtpd_client_connection_rate_limit) and returns how many there were in
+// the current window, this one included. The window is Postfix anvil's:
+// it starts at the first event and restarts at the first event after
+// window has elapsed. window is rounded down to whole seconds (at least
+// one). RATE is cote's extension of Dovecot's protocol.
+func (c *Client) Rate(service, user string, ip netip.Addr, window time.Duration) (int, error) {
+	secs := max(1, min(int(window/time.Second), maxRateWindow))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out, err := c.do(context.Background(), formatLine(cmdRate, Ident(service, user, ip), strconv.Itoa(secs)), true, false, false)
+	if err != nil {
+		return 0, err
+	}
+	n, err := parseUint(out[0], 1<<31-1)
+	if err != nil {
+		c.reset()
+		return 0, fmt.Errorf("anvil: malformed RATE reply")
+	}
+	return n, nil
+}
+
 // PenaltyGet returns ip's authentication penalty and when it was last
 // raised (the zero Time when ip has none).
 func (c *Client) PenaltyGet(ip netip.Addr) (penalty int, last time.Time, err error) {

@@ -16,6 +16,19 @@
 //	PENALTY-SET-EXPIRE-SECS\t<secs>  no reply
 //	PENALTY-DUMP                     -> "<ip>\t<penalty>\t<last raise>\t<last update>" lines, then ""
 //
+// and one verb of cote's own (Dovecot's anvil has none like it; Postfix's
+// anvil keeps connection rates, which is what it is for):
+//
+//	RATE\t<ident>\t<secs>             -> "<count>": one event of ident, and how
+//	                                   many fell in its current window
+//
+// The window is Postfix anvil's: it starts at ident's first event and
+// restarts at the first event after secs (1 to 86400) have elapsed; smtpd
+// sends one RATE per connection (ident "smtpd/<ip>/", secs =
+// anvil_rate_time_unit) for smtpd_client_connection_rate_limit. Rate
+// windows live only in memory, are swept once elapsed and bounded like
+// penalties (maxRateEntries); an anvil restart forgets them.
+//
 // Lines are LF-terminated, arguments TAB-separated with Dovecot's
 // tab-escaping (\001 -> \0011, \t -> \001t, \r -> \001r, \n -> \001n), at
 // most MaxLine bytes. ident is "service/ip/user" (Ident, ParseIdent), the

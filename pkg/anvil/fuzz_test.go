@@ -12,6 +12,7 @@ func FuzzParseRequest(f *testing.F) {
 		"VERSION\tanvil\t1\t0", "CONNECT\t12\timap/192.0.2.1/alice", "DISCONNECT\t1\ta\x01tb",
 		"KILL\t4194304", "LOOKUP\tpop3//u", "PENALTY-GET\t2001:db8::1", "PENALTY-INC\t192.0.2.1\t4294967295\t65535",
 		"PENALTY-SET-EXPIRE-SECS\t3600", "CONNECT-DUMP", "PENALTY-DUMP", "LOOKUP\t\x01", "KILL\t01",
+		"RATE\tsmtpd/192.0.2.1/\t60", "RATE\tx\t0", "RATE\tx\t86401",
 	} {
 		f.Add(s)
 	}

@@ -20,7 +20,14 @@ const (
 	cmdPenaltyExp  = "PENALTY-SET-EXPIRE-SECS" // <secs>, no reply
 	cmdPenaltyDump = "PENALTY-DUMP"            // -> "<ip>\t<penalty>\t<last penalty>\t<last update>" lines, then ""
 	cmdVersion     = "VERSION"                 // anvil <major> <minor>
+	// cmdRate is cote's extension (not in Dovecot): <ident> <secs> ->
+	// "<count>", one event counted in ident's window of secs seconds.
+	cmdRate = "RATE"
 )
+
+// maxRateWindow bounds a RATE window: a day is far past any sane
+// anvil_rate_time_unit.
+const maxRateWindow = 24 * 3600
 
 // maxPenaltyValue caps a penalty (Dovecot's PENALTY_MAX_VALUE, 2^16-1): the
 // auth service's delay is capped long before, this bounds what a client
@@ -128,7 +135,7 @@ type request struct {
 	ident    string     // CONNECT, DISCONNECT, LOOKUP
 	ip       netip.Addr // PENALTY-GET, PENALTY-INC
 	checksum uint32     // PENALTY-INC
-	value    int        // PENALTY-INC value, PENALTY-SET-EXPIRE-SECS seconds
+	value    int        // PENALTY-INC value, PENALTY-SET-EXPIRE-SECS and RATE seconds
 	major    int        // VERSION
 }
 
@@ -142,6 +149,8 @@ func (r request) args() []string {
 		return []string{r.cmd, strconv.Itoa(r.pid)}
 	case cmdLookup:
 		return []string{r.cmd, r.ident}
+	case cmdRate:
+		return []string{r.cmd, r.ident, strconv.Itoa(r.value)}
 	case cmdPenaltyGet:
 		return []string{r.cmd, r.ip.String()}
 	case cmdPenaltyInc:
@@ -163,7 +172,7 @@ func parseRequest(line string) (request, error) {
 	r := request{cmd: args[0]}
 	want := map[string]int{
 		cmdConnect: 3, cmdDisconnect: 3, cmdKill: 2, cmdLookup: 2, cmdConnectDump: 1,
-		cmdPenaltyGet: 2, cmdPenaltyInc: 4, cmdPenaltyExp: 2, cmdPenaltyDump: 1, cmdVersion: 4,
+		cmdPenaltyGet: 2, cmdPenaltyInc: 4, cmdPenaltyExp: 2, cmdPenaltyDump: 1, cmdVersion: 4, cmdRate: 3,
 	}
 	n, known := want[r.cmd]
 	if !known {
@@ -185,6 +194,13 @@ func parseRequest(line string) (request, error) {
 	case cmdLookup:
 		if r.ident = args[1]; r.ident == "" {
 			return request{}, fmt.Errorf("anvil: %s: empty ident", r.cmd)
+		}
+	case cmdRate:
+		if r.ident = args[1]; r.ident == "" {
+			return request{}, fmt.Errorf("anvil: %s: empty ident", r.cmd)
+		}
+		if r.value, err = parseUint(args[2], maxRateWindow); err != nil || r.value == 0 {
+			return request{}, fmt.Errorf("anvil: %s: invalid seconds", r.cmd)
 		}
 	case cmdPenaltyGet, cmdPenaltyInc:
 		if r.ip, err = parseIP(args[1]); err != nil {

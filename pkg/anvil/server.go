@@ -28,6 +28,17 @@ const recentChecksums = 3
 // dropped. A spray from many addresses costs memory up to this bound only.
 const maxPenaltyEntries = 1 << 18
 
+// maxRateEntries bounds the rate table the same way.
+const maxRateEntries = 1 << 18
+
+// rate is one ident's RATE window: count events since start (Postfix
+// anvil's fixed window, restarted by the first event after it elapsed).
+type rate struct {
+	start  time.Time
+	window time.Duration
+	count  int
+}
+
 // ioTimeout bounds one reply write: a client that does not read its
 // replies is dropped instead of blocking the server goroutine forever.
 const ioTimeout = 10 * time.Second
@@ -57,6 +68,7 @@ type Server struct {
 	idents    map[string]int // total count per ident across pids
 	penalties map[netip.Addr]*penalty
 	expire    time.Duration
+	rates     map[string]*rate
 }
 
 // NewServer returns an empty Server logging to log.
@@ -70,6 +82,7 @@ func NewServer(log *zap.Logger) *Server {
 		conns:     map[connKey]int{},
 		idents:    map[string]int{},
 		penalties: map[netip.Addr]*penalty{},
+		rates:     map[string]*rate{},
 		expire:    DefaultPenaltyExpire,
 	}
 }
@@ -192,6 +205,8 @@ func (s *Server) handle(req request, owned map[connKey]int, w *bufio.Writer) {
 			w.WriteString(formatLine(k.ident, strconv.Itoa(k.pid), strconv.Itoa(s.conns[k])))
 		}
 		w.WriteString("\n")
+	case cmdRate:
+		fmt.Fprintf(w, "%d\n", s.rateInc(req.ident, time.Duration(req.value)*time.Second, now))
 	case cmdPenaltyGet:
 		p := s.penaltyOf(req.ip, now)
 		if p == nil {
@@ -282,6 +297,40 @@ func (s *Server) penaltyInc(ip netip.Addr, checksum uint32, value int, now time.
 	p.lastPenalty = now
 }
 
+// rateInc counts one RATE event and returns the count in its window.
+// s.mu is held.
+func (s *Server) rateInc(ident string, window time.Duration, now time.Time) int {
+	r := s.rates[ident]
+	if r == nil {
+		if len(s.rates) >= maxRateEntries {
+			s.sweepLocked(now)
+			if len(s.rates) >= maxRateEntries {
+				s.evictOldestRate()
+			}
+		}
+		r = &rate{}
+		s.rates[ident] = r
+	}
+	if r.count == 0 || now.Sub(r.start) >= window || now.Before(r.start) {
+		r.start, r.count = now, 0
+	}
+	r.window = window
+	r.count++
+	return r.count
+}
+
+func (s *Server) evictOldestRate() {
+	var oldest string
+	var t time.Time
+	first := true
+	for id, r := range s.rates {
+		if first || r.start.Before(t) {
+			oldest, t, first = id, r.start, false
+		}
+	}
+	delete(s.rates, oldest)
+}
+
 func (s *Server) evictOldest() {
 	var oldest netip.Addr
 	var t time.Time
@@ -293,7 +342,7 @@ func (s *Server) evictOldest() {
 	delete(s.penalties, oldest)
 }
 
-// Sweep drops expired penalty entries. cmd/anvil calls it periodically so
+// Sweep drops expired penalty entries and elapsed rate windows. cmd/anvil calls it periodically so
 // that memory follows the live entries, not every IP ever seen.
 func (s *Server) Sweep() {
 	s.mu.Lock()
@@ -305,6 +354,11 @@ func (s *Server) sweepLocked(now time.Time) {
 	for ip, p := range s.penalties {
 		if now.Sub(p.lastUpdate) >= s.expire {
 			delete(s.penalties, ip)
+		}
+	}
+	for id, r := range s.rates {
+		if now.Sub(r.start) >= r.window {
+			delete(s.rates, id)
 		}
 	}
 }

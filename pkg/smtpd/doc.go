@@ -32,8 +32,11 @@
 //     FROM address must be the authenticated user's own (its login name, or
 //     login@domain of a local domain when the login has no domain).
 //   - message_size_limit (SIZE, and enforced while reading DATA),
-//     smtpd_recipient_limit, smtpd_hard_error_limit (after that many refused
-//     commands the next one gets 421 and the connection is closed),
+//     smtpd_recipient_limit, smtpd_hard_error_limit (errors.go: every
+//     4xx/5xx reply the client hears counts, go-smtp's own syntax errors
+//     included; the reply that reaches the limit is followed at once by
+//     "421 4.7.0 <host> Error: too many errors" and the session ends, and
+//     nothing pipelined behind it is answered or takes effect),
 //     smtpd_forbid_bare_newline (no | normalize | yes; clients in mynetworks
 //     are exempt, as Postfix's default smtpd_forbid_bare_newline_exclusions).
 //   - postscreen_greet_wait: on the "smtp" listener, a client outside
@@ -43,14 +46,26 @@
 //   - smtpd_client_connection_count_limit: concurrent connections per
 //     client IP, counted by anvil (service "smtpd"), so all smtpd processes
 //     share one count; clients in mynetworks are exempt.
+//   - smtpd_client_connection_rate_limit: connections per client IP per
+//     anvil_rate_time_unit (Postfix's fixed window), counted by anvil's
+//     RATE verb (cote's extension, see pkg/anvil) at connect, refused
+//     connections included; over the limit the client gets Postfix's
+//     "421 4.7.0 <host> Error: too many connections from <ip>". mynetworks
+//     is exempt (Postfix's smtpd_client_event_limit_exceptions default).
 //
 // HELO: go-smtp refuses MAIL before HELO/EHLO, which is Postfix's
-// smtpd_helo_required = yes; cote has no setting to turn that off.
+// smtpd_helo_required = yes; the setting exists so a configuration says
+// so, and "no" is refused as a configuration error.
 //
-// Not implemented: smtpd_client_connection_rate_limit (anvil counts
-// concurrent connections only); go-smtp's own syntax errors (unknown
-// commands, malformed MAIL/RCPT arguments) are counted by go-smtp (it
-// closes after four) rather than towards smtpd_hard_error_limit.
+// Limits of go-smtp: it also closes a session itself after four of its own
+// syntax errors ("500 5.5.1 Too many errors"), whatever
+// smtpd_hard_error_limit says; and after a STARTTLS sent before any EHLO
+// the 421 of the error limit cannot be written (go-smtp's TLS layer is not
+// reachable until the next EHLO), so the session just ends.
+//
+// Throughput: the DATA path copies through pooled buffers (no allocation
+// per message for them) in chunks as read, and into a pooled 64 KiB
+// buffered writer in front of the spool; BenchmarkMessage measures it.
 //
 // Durability: the reply to DATA/BDAT is 250 only after Sink's Commit
 // returned (the queue fsyncs the file and its directories). A client that

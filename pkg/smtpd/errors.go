@@ -59,7 +59,7 @@ func (e *errorCounter) Write(p []byte) (int, error) {
 			continue // a continuation line, or not a reply
 		}
 		code := string(l[:3])
-		if code == "220" && e.conn.Load() == nil && bytes.Contains(l, []byte("TLS")) {
+		if code == "220" && e.conn.Load() == nil && bytes.Contains(l, []byte("Ready to start TLS")) {
 			e.upgraded = true // the STARTTLS go-ahead: base is no longer the top
 		}
 		if (l[0] != '4' && l[0] != '5') || code == "421" {
