@@ -45,7 +45,8 @@
 // Commit writes the size, fsyncs the file, hard-links it into active/ (link never replaces an
 // existing file), fsyncs active/ (group commit: concurrent callers share one directory fsync,
 // none skips it), then unlinks the incoming name. A crash before the active/ fsync loses only
-// an unacknowledged message; a crash after it leaves an incoming/ leftover that Recover removes.
+// an unacknowledged message; a crash after it leaves an incoming/ leftover that Recover removes (so the
+// unlink is not fsynced: a 250 waits for two fsyncs, the file and active/).
 //
 // # Locking against a running daemon
 //
