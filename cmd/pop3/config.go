@@ -14,6 +14,7 @@ func sessionConfig(sec *settings.Section) (pop3d.Config, error) {
 	return pop3d.NewConfig(pop3d.Settings{
 		UIDLFormat:    sec.Get("pop3_uidl_format"),
 		ReuseXUIDL:    sec.Bool("pop3_reuse_xuidl"),
+		SaveUIDL:      sec.Bool("pop3_save_uidl"),
 		NoFlagUpdates: sec.Bool("pop3_no_flag_updates"),
 		DeleteType:    sec.Get("pop3_delete_type"),
 		DeletedFlag:   sec.Get("pop3_deleted_flag"),

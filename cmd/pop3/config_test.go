@@ -22,7 +22,8 @@ func TestSessionConfig(t *testing.T) {
 		{"flag", "pop3_deleted_flag = \"$POP3Deleted\"\npop3_no_flag_updates = yes\n", pop3d.DeleteFlag, true, false},
 		{"protocol filter", "protocol pop3 {\n  pop3_delete_type = flag\n  pop3_deleted_flag = \"$D\"\n}\n", pop3d.DeleteFlag, false, false},
 		{"flag without keyword", "pop3_delete_type = flag\n", 0, false, true},
-		{"unsupported variable", "pop3_uidl_format = %u%g\n", 0, false, true},
+		{"unsupported variable", "pop3_uidl_format = %u%m\n", 0, false, true},
+		{"file name and guid", "pop3_uidl_format = %f-%g\n", pop3d.DeleteExpunge, false, false},
 		{"no uid", "pop3_uidl_format = %v\n", 0, false, true},
 		{"bad delete type", "pop3_delete_type = move\n", 0, false, true},
 	}

@@ -156,12 +156,14 @@ func cmdUIDL(s *Session, args string) (bool, error) {
 			return false, nil
 		}
 		s.w.OK("%d %s", i+1, s.msgs[i].uidl)
+		s.msgs[i].listed = true
 		return true, nil
 	}
 	s.w.OK("")
 	for i, m := range s.msgs {
 		if !m.deleted {
 			s.w.Line(strconv.Itoa(i+1) + " " + m.uidl)
+			s.msgs[i].listed = true
 		}
 	}
 	s.w.End()

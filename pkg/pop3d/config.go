@@ -45,6 +45,10 @@ type Config struct {
 	// ReuseXUIDL takes a message's UIDL from its X-UIDL header when it
 	// has one (pop3_reuse_xuidl).
 	ReuseXUIDL bool
+	// SaveUIDL stores each UIDL sent to the client in the mailbox where
+	// none is stored (pop3_save_uidl; dovecot-uidlist P), so later
+	// changes of pop3_uidl_format leave it as it was.
+	SaveUIDL bool
 	// NoFlagUpdates keeps RETR and TOP from setting \Seen
 	// (pop3_no_flag_updates); otherwise a message retrieved in full gets
 	// \Seen at QUIT, as in Dovecot.
@@ -72,6 +76,7 @@ var ErrLocked = errors.New("another POP3 session has the mailbox locked")
 type Settings struct {
 	UIDLFormat    string // pop3_uidl_format
 	ReuseXUIDL    bool   // pop3_reuse_xuidl
+	SaveUIDL      bool   // pop3_save_uidl
 	NoFlagUpdates bool   // pop3_no_flag_updates
 	DeleteType    string // pop3_delete_type: default, expunge, flag
 	DeletedFlag   string // pop3_deleted_flag
@@ -80,7 +85,7 @@ type Settings struct {
 // NewConfig checks s and returns the session configuration. Errors name
 // the setting.
 func NewConfig(s Settings) (Config, error) {
-	cfg := Config{UIDLFormat: s.UIDLFormat, ReuseXUIDL: s.ReuseXUIDL, NoFlagUpdates: s.NoFlagUpdates, DeletedFlag: s.DeletedFlag}
+	cfg := Config{UIDLFormat: s.UIDLFormat, ReuseXUIDL: s.ReuseXUIDL, SaveUIDL: s.SaveUIDL, NoFlagUpdates: s.NoFlagUpdates, DeletedFlag: s.DeletedFlag}
 	if cfg.DeletedFlag != "" && !storage.ValidKeyword(cfg.DeletedFlag) {
 		return Config{}, fmt.Errorf("pop3_deleted_flag = %q: must be an IMAP keyword such as $POP3Deleted", s.DeletedFlag)
 	}
@@ -127,19 +132,27 @@ func (c *Config) compile() error {
 // uidlTemplate is pop3_uidl_format rewritten into settings.Expand's long
 // variable names.
 type uidlTemplate struct {
-	tmpl string
+	tmpl  string
+	files bool // uses %f or %g: needs storage.POP3Info
 }
 
-// uidlVars are Dovecot 2.3's pop3_uidl_format variables (pop3 client.c).
-// %m (MD5 of the header, mbox only in Dovecot), %f (Maildir file name)
-// and %g (GUID) need data the storage API does not expose yet; they are
-// refused rather than expanded to something Dovecot never served.
-var uidlVars = map[byte]string{'v': "uidvalidity", 'u': "uid"}
+// uidlVars are Dovecot 2.3's pop3_uidl_format variables (pop3-client.c)
+// that a Maildir has: %v UIDVALIDITY, %u UID, %f the file name up to
+// ":2," (MAIL_FETCH_STORAGE_ID) and %g the message GUID (extension G of
+// dovecot-uidlist, else that file name); storage.POP3Info carries %f and
+// %g.
+var uidlVars = map[byte]string{'v': "uidvalidity", 'u': "uid", 'f': "filename", 'g': "guid"}
 
+// uidlPerMessage are the variables that tell messages apart: a format
+// needs one, or every message would get the same UIDL.
+var uidlPerMessage = []string{"{uid}", "{filename}", "{guid}"}
+
+// uidlUnsupported are variables Dovecot knows that no Maildir has: %m is
+// the header MD5 that only Dovecot's mbox stores (on a Maildir Dovecot's
+// UIDL command fails with "Header MD5 not found"), so it is refused when
+// the settings are read instead.
 var uidlUnsupported = map[byte]string{
-	'm': "the header MD5 (an mbox-only value in Dovecot)",
-	'f': "the Maildir file name",
-	'g': "the message GUID",
+	'm': "the header MD5, which only Dovecot's mbox format stores; Dovecot's pop3 fails on it with a Maildir too",
 }
 
 // parseUIDLFormat translates Dovecot's one-letter variables into
@@ -173,30 +186,37 @@ func parseUIDLFormat(f string) (uidlTemplate, error) {
 		case c == '%':
 			b.WriteByte('%')
 		case c == '{':
-			return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q: use the one-letter variables %%v %%u", f)
+			return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q: use the one-letter variables %%v %%u %%f %%g", f)
 		case uidlVars[c] != "":
 			b.WriteString("{" + uidlVars[c] + "}")
 		case uidlUnsupported[c] != "":
-			return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q: %%%c (%s) is not supported by cote's store; use %%v and %%u", f, c, uidlUnsupported[c])
+			return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q: %%%c (%s) is not supported; use %%v, %%u, %%f or %%g", f, c, uidlUnsupported[c])
 		default:
-			return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q: unknown variable %%%c (use %%v and %%u)", f, c)
+			return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q: unknown variable %%%c (use %%v, %%u, %%f or %%g)", f, c)
 		}
 	}
 	t := uidlTemplate{tmpl: b.String()}
-	if !strings.Contains(t.tmpl, "{uid}") {
-		// Dovecot refuses a format without %u (or another per-message
-		// value): every message would get the same UIDL.
-		return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q must contain %%u so each message has its own UIDL", f)
+	t.files = strings.Contains(t.tmpl, "{filename}") || strings.Contains(t.tmpl, "{guid}")
+	perMessage := false
+	for _, v := range uidlPerMessage {
+		perMessage = perMessage || strings.Contains(t.tmpl, v)
 	}
-	if _, err := t.expand(1, 1); err != nil {
+	if !perMessage {
+		// Without a per-message value every message would get the
+		// same UIDL.
+		return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q must contain %%u, %%f or %%g so each message has its own UIDL", f)
+	}
+	if _, err := t.expand(1, 1, storage.POP3Info{GUID: "g", FileName: "f"}); err != nil {
 		return uidlTemplate{}, fmt.Errorf("pop3_uidl_format = %q: %v", f, err)
 	}
 	return t, nil
 }
 
-func (t uidlTemplate) expand(uidValidity, uid uint32) (string, error) {
+func (t uidlTemplate) expand(uidValidity, uid uint32, in storage.POP3Info) (string, error) {
 	return settings.Expand(t.tmpl, settings.Vars{
 		"uidvalidity": strconv.FormatUint(uint64(uidValidity), 10),
 		"uid":         strconv.FormatUint(uint64(uid), 10),
+		"filename":    in.FileName,
+		"guid":        in.GUID,
 	})
 }

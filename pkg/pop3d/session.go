@@ -3,12 +3,15 @@ package pop3d
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +53,8 @@ type message struct {
 	uid     uint32
 	size    int64 // RFC822.SIZE: the CRLF octets RETR sends
 	uidl    string
+	stored  bool // uidl is the store's (dovecot-uidlist P)
+	listed  bool // its UIDL was sent (pop3_save_uidl saves it)
 	seen    bool // \Seen in the store at login
 	deleted bool // DELE'd in this session
 	retr    bool // retrieved whole in this session (gets \Seen)
@@ -197,21 +202,7 @@ func (s *Session) open() error {
 		return fmt.Errorf("open INBOX: %w", err)
 	}
 	s.mb = mb
-	uv := mb.UIDValidity()
-	err = mb.Messages(nil, func(m storage.Message) error {
-		if s.cfg.DeletedFlag != "" && hasKeyword(m.Keywords, s.cfg.DeletedFlag) {
-			return nil
-		}
-		u, err := s.cfg.uidl.expand(uv, m.UID)
-		if err != nil {
-			return err
-		}
-		s.msgs = append(s.msgs, message{uid: m.UID, size: m.Size, uidl: u, seen: m.Flags&storage.FlagSeen != 0})
-		return nil
-	})
-	if err == nil && s.cfg.ReuseXUIDL {
-		err = s.readXUIDLs()
-	}
+	err = s.list()
 	if err != nil {
 		s.storageErr(err, "Couldn't read INBOX.")
 		return fmt.Errorf("list INBOX: %w", err)
@@ -219,11 +210,94 @@ func (s *Session) open() error {
 	return nil
 }
 
+// list makes the session's message list as Dovecot's pop3 does
+// (pop3-client.c read_mailbox, pop3-commands.c pop3_get_uid): messages
+// with a stored POP3 order first, by it, then the others by UID; each
+// message's UIDL is the one the store recorded (dovecot-uidlist P), else
+// its X-UIDL header with pop3_reuse_xuidl, else pop3_uidl_format.
+func (s *Session) list() error {
+	var infos map[uint32]storage.POP3Info
+	if pm, ok := s.mb.(storage.POP3Mailbox); ok {
+		var err error
+		if infos, err = pm.POP3Info(nil); err != nil {
+			return err
+		}
+	} else if s.cfg.uidl.files {
+		return errors.New("pop3_uidl_format uses %f or %g, which this mail store does not keep")
+	}
+	uv := s.mb.UIDValidity()
+	var order map[uint32]uint32
+	err := s.mb.Messages(nil, func(m storage.Message) error {
+		if s.cfg.DeletedFlag != "" && hasKeyword(m.Keywords, s.cfg.DeletedFlag) {
+			return nil
+		}
+		in := infos[m.UID]
+		u, stored := in.UIDL, in.HasUIDL && in.UIDL != ""
+		if !stored {
+			var err error
+			if u, err = s.cfg.uidl.expand(uv, m.UID, in); err != nil {
+				return err
+			}
+		}
+		if in.Order != 0 {
+			if order == nil {
+				order = map[uint32]uint32{}
+			}
+			order[m.UID] = in.Order
+		}
+		s.msgs = append(s.msgs, message{uid: m.UID, size: m.Size, uidl: u, stored: stored, seen: m.Flags&storage.FlagSeen != 0})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if order != nil {
+		// Dovecot sorts on MAIL_SORT_POP3_ORDER: no order counts as
+		// the largest, ties keep UID order.
+		key := func(uid uint32) uint64 {
+			if o, ok := order[uid]; ok {
+				return uint64(o)
+			}
+			return math.MaxUint32 + 1
+		}
+		slices.SortStableFunc(s.msgs, func(a, b message) int { return cmp.Compare(key(a.uid), key(b.uid)) })
+	}
+	if s.cfg.ReuseXUIDL {
+		return s.readXUIDLs()
+	}
+	return nil
+}
+
+// saveUIDLs stores the UIDLs the client was sent that the store does not
+// hold yet (pop3_save_uidl), at the session's end like Dovecot's
+// transaction commit, QUIT or not: later sessions then serve them
+// whatever pop3_uidl_format says.
+func (s *Session) saveUIDLs() error {
+	if !s.cfg.SaveUIDL {
+		return nil
+	}
+	pm, ok := s.mb.(storage.POP3Mailbox)
+	if !ok {
+		return nil
+	}
+	save := map[uint32]string{}
+	for _, m := range s.msgs {
+		if m.listed && !m.stored {
+			save[m.uid] = m.uidl
+		}
+	}
+	return pm.SavePOP3UIDLs(save)
+}
+
 // readXUIDLs replaces the UIDL of each message that has an X-UIDL header
 // with its value (pop3_reuse_xuidl), as Dovecot does for mailboxes
-// migrated from servers that wrote one.
+// migrated from servers that wrote one. A stored UIDL wins over the
+// header.
 func (s *Session) readXUIDLs() error {
 	for i := range s.msgs {
+		if s.msgs[i].stored {
+			continue
+		}
 		b, err := s.mb.Open(s.msgs[i].uid)
 		if err != nil {
 			if storage.KindOf(err) == storage.ErrExpunged {
@@ -331,6 +405,9 @@ func (s *Session) close() {
 			if err := s.update(false); err != nil {
 				s.log.Warn("pop3: setting \\Seen at disconnect failed", zap.Error(err))
 			}
+		}
+		if err := s.saveUIDLs(); err != nil {
+			s.log.Warn("pop3: pop3_save_uidl failed", zap.Error(err))
 		}
 		s.mb.Close()
 	}

@@ -279,10 +279,11 @@ func TestNewConfig(t *testing.T) {
 		{"decimal", Settings{UIDLFormat: "%u-%v"}, "", "26-1593879041"},
 		{"literal percent", Settings{UIDLFormat: "%%%u"}, "", "%26"},
 		{"expunge", Settings{DeleteType: "expunge", DeletedFlag: "$X"}, "", "0000001a5f00aa01"},
-		{"no uid", Settings{UIDLFormat: "%v"}, "must contain %u", ""},
+		{"no uid", Settings{UIDLFormat: "%v"}, "must contain %u, %f or %g", ""},
 		{"md5", Settings{UIDLFormat: "%u%m"}, "%m", ""},
-		{"filename", Settings{UIDLFormat: "%f"}, "%f", ""},
-		{"guid", Settings{UIDLFormat: "%g"}, "%g", ""},
+		{"filename", Settings{UIDLFormat: "%f"}, "", "1700000001.M1P1.host,S=5"},
+		{"guid", Settings{UIDLFormat: "%g"}, "", "guid-26"},
+		{"mixed", Settings{UIDLFormat: "%Lf-%u-%08Xv-%g"}, "", "1700000001.m1p1.host,s=5-26-5f00aa01-guid-26"},
 		{"unknown", Settings{UIDLFormat: "%u%z"}, "unknown variable %z", ""},
 		{"trailing", Settings{UIDLFormat: "%u%08X"}, "ends inside", ""},
 		{"flag without keyword", Settings{DeleteType: "flag"}, "pop3_deleted_flag", ""},
@@ -301,7 +302,7 @@ func TestNewConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := cfg.uidl.expand(0x5f00aa01, 26)
+			got, err := cfg.uidl.expand(0x5f00aa01, 26, storage.POP3Info{FileName: "1700000001.M1P1.host,S=5", GUID: "guid-26"})
 			if err != nil || got != tc.uidl {
 				t.Errorf("UIDL %q %v, want %q", got, err, tc.uidl)
 			}

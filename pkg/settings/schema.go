@@ -256,12 +256,13 @@ var schema = []Setting{
 
 	// Root: POP3 sessions (cmd/pop3, pkg/pop3d checks them fully at start).
 	{Name: "pop3_uidl_format", Type: TString, Default: "%08Xu%08Xv", Kinds: root, Check: func(v string) string {
-		if !strings.Contains(v, "u") {
-			return "must contain %u (the message UID) so each message has its own UIDL"
+		if !strings.ContainsAny(v, "ufg") {
+			return "must contain %u (the message UID), %f or %g so each message has its own UIDL"
 		}
 		return ""
-	}, Doc: "POP3 UIDL: %u UID, %v UIDVALIDITY with Dovecot's modifiers (%08Xu = 8 hex digits)"},
+	}, Doc: "POP3 UIDL: %u UID, %v UIDVALIDITY, %f Maildir file name, %g GUID, with Dovecot's modifiers (%08Xu = 8 hex digits); a UIDL stored in dovecot-uidlist wins"},
 	{Name: "pop3_reuse_xuidl", Type: TBool, Default: "no", Kinds: root, Doc: "use a message's X-UIDL header as its UIDL when it has one"},
+	{Name: "pop3_save_uidl", Type: TBool, Default: "no", Kinds: root, Doc: "store each UIDL sent in dovecot-uidlist (as Dovecot does), so a later pop3_uidl_format change keeps it"},
 	{Name: "pop3_lock_session", Type: TBool, Default: "no", Kinds: root, Doc: "one POP3 session per mailbox at a time; a second gets -ERR [IN-USE]"},
 	{Name: "pop3_no_flag_updates", Type: TBool, Default: "no", Kinds: root, Doc: "do not set \\Seen on messages retrieved over POP3"},
 	{Name: "pop3_delete_type", Type: TEnum, Default: "default", Kinds: root, Enum: []string{"default", "expunge", "flag"},

@@ -157,7 +157,7 @@ var serviceDefs = map[string]serviceDef{
 			{Name: "anvil", Mode: 0o600, UserFrom: "default_internal_user"},
 			{Name: "login/anvil", Mode: 0o666},
 			{Name: "anvil-postlogin", Mode: 0o600, UserFrom: "mail_uid"},
-			// smtpd's smtpd_client_connection_count_limit (mail_owner only).
+			// smtpd's smtpd_client_connection_count_limit and _rate_limit (mail_owner only).
 			{Name: "anvil-smtp", Mode: 0o600, UserFrom: "mail_owner"},
 		},
 	},

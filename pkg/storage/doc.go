@@ -41,6 +41,10 @@
 // counted per recipient, and its Commit returns once the message is
 // durable in that mailbox.
 //
+// POP3 data (pop3.go): a Mailbox may implement POP3Mailbox to give the
+// per-message values of pop3_uidl_format's %f and %g and a UIDL and order
+// an earlier POP3 server stored (Dovecot's dovecot-uidlist P and O).
+//
 // Imports: pkg/message, zap. It must not import pkg/settings (pkg/mailuser
 // turns settings into a UserConfig), protocol packages, auth, or its own
 // drivers (the process main wires drivers in through OpenUser's driver

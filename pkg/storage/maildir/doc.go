@@ -25,6 +25,12 @@
 // GUID (the uidlist's G extension, as Dovecot records it), so EMAILID
 // survives copies and rebuilds.
 //
+// POP3 (pop3.go): storage.POP3Mailbox reads dovecot-uidlist's P (POP3
+// UIDL) and O (POP3 order) extensions at each call, so values Dovecot
+// stored after cote indexed a message count; %f is the base name and %g
+// the G extension or the base name, as Dovecot's maildir-mail.c has them.
+// Rewrites of the uidlist keep every record extension they read.
+//
 // Delivery speed (commit.go, share.go): concurrent commits into one
 // mailbox are made together by whichever gets the mailbox first (group
 // commit: one index lock, one uidlist dotlock, one fsync of new/ and one
