@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -73,6 +74,11 @@ type Envelope struct {
 	// NoReturnPath leaves out Return-Path (deliver without -f: dovecot-lda
 	// then keeps the message's own).
 	NoReturnPath bool
+	// MultiRcpt marks one of several recipients of a transaction: the
+	// trace fields then leave out the recipient (no Delivered-To, no
+	// "for" in Received), as Dovecot's lmtp does, so all recipients
+	// store the same bytes.
+	MultiRcpt bool
 }
 
 // Message is a spooled message with CRLF line endings.
@@ -181,24 +187,56 @@ func (o Options) failure(err error) *Failure {
 // Headers returns the trace fields prepended for env: Return-Path and
 // Delivered-To (RFC 5321 section 4.4; Dovecot's lmtp_hdr_delivery_address
 // = final: the RCPT address), then Received when the envelope has session
-// data and AddReceived is set.
+// data and AddReceived is set. With env.MultiRcpt the recipient is left
+// out of both (Dovecot uses "none" when a mail has several recipients).
 func (o Options) Headers(env Envelope) []byte {
-	var b bytes.Buffer
-	if !env.NoReturnPath {
-		fmt.Fprintf(&b, "Return-Path: <%s>\r\n", env.From)
+	if env.MultiRcpt {
+		return o.headers(env, "")
 	}
-	if env.Rcpt != "" {
-		fmt.Fprintf(&b, "Delivered-To: %s\r\n", env.Rcpt)
+	return o.headers(env, env.Rcpt)
+}
+
+// headers builds the trace fields naming rcpt as the delivery address;
+// rcpt "" leaves out the per-recipient parts (Delivered-To and
+// Received's "for" clause), as Dovecot's lmtp does for a transaction
+// with several recipients, so every recipient stores the same bytes.
+func (o Options) headers(env Envelope, rcpt string) []byte {
+	b := make([]byte, 0, 256)
+	if !env.NoReturnPath {
+		b = append(b, "Return-Path: <"...)
+		b = append(b, env.From...)
+		b = append(b, ">\r\n"...)
+	}
+	if rcpt != "" {
+		b = append(b, "Delivered-To: "...)
+		b = append(b, rcpt...)
+		b = append(b, "\r\n"...)
 	}
 	if r := env.Received; r != nil && o.AddReceived {
-		from := r.Helo
+		b = append(b, "Received: from "...)
+		b = append(b, r.Helo...)
 		if r.RemoteIP != "" {
-			from += " ([" + r.RemoteIP + "])"
+			b = append(b, " (["...)
+			b = append(b, r.RemoteIP...)
+			b = append(b, "])"...)
 		}
-		fmt.Fprintf(&b, "Received: from %s\r\n\tby %s with LMTP\r\n\tid %s\r\n\t(envelope-from <%s>)\r\n\tfor <%s>; %s\r\n",
-			from, o.Hostname, r.SessionID, env.From, env.Rcpt, r.Time.Format(time.RFC1123Z))
+		b = append(b, "\r\n\tby "...)
+		b = append(b, o.Hostname...)
+		b = append(b, " with LMTP\r\n\tid "...)
+		b = append(b, r.SessionID...)
+		b = append(b, "\r\n\t(envelope-from <"...)
+		b = append(b, env.From...)
+		b = append(b, ">)"...)
+		if rcpt != "" {
+			b = append(b, "\r\n\tfor <"...)
+			b = append(b, rcpt...)
+			b = append(b, '>')
+		}
+		b = append(b, "; "...)
+		b = r.Time.AppendFormat(b, time.RFC1123Z)
+		b = append(b, "\r\n"...)
 	}
-	return b.Bytes()
+	return b
 }
 
 // CheckQuota refuses (with the quota failure) a user who is already over
@@ -237,15 +275,12 @@ func (d *Deliverer) log() *zap.Logger {
 // Deliver saves msg for one recipient and returns the mailbox it went to.
 // A non-nil error is a *Failure.
 func (d *Deliverer) Deliver(cfg storage.UserConfig, env Envelope, msg Message) (string, error) {
-	if err := mailuser.MakeHome(cfg.Home); err != nil {
-		return "", TempFailure(fmt.Errorf("home directory: %w", err))
-	}
-	u, err := storage.OpenUser(cfg, d.Drivers, d.log())
-	if err != nil {
-		return "", d.Options.failure(err)
-	}
-	defer u.Close()
-	hdr := d.Options.Headers(env)
+	return d.deliverHdr(cfg, env, msg, d.Options.Headers(env))
+}
+
+// deliverUser runs the Sieve hook and saves msg, prefixed with hdr, into
+// the mailboxes it picks (the default one without Sieve).
+func (d *Deliverer) deliverUser(u *storage.User, env Envelope, msg Message, hdr []byte) (string, error) {
 	targets := []string{d.target(env)}
 	if d.Sieve != nil {
 		t, err := d.Sieve(u, env, msg)
@@ -258,7 +293,7 @@ func (d *Deliverer) Deliver(cfg storage.UserConfig, env Envelope, msg Message) (
 	}
 	var saved []string
 	for _, name := range targets {
-		got, err := d.saveTo(u, name, hdr, msg)
+		got, err := d.saveTo(u, name, func(name string) error { return d.save(u, name, hdr, msg) })
 		if err != nil {
 			return strings.Join(saved, ","), d.Options.failure(err)
 		}
@@ -284,8 +319,8 @@ func (d *Deliverer) target(env Envelope) string {
 // back on INBOX when it does not exist or cannot be saved into, as
 // Dovecot's mail_deliver does; quota and temporary errors do not fall
 // back (INBOX shares the quota, and a retry may succeed).
-func (d *Deliverer) saveTo(u *storage.User, name string, hdr []byte, msg Message) (string, error) {
-	err := d.save(u, name, hdr, msg)
+func (d *Deliverer) saveTo(u *storage.User, name string, save func(name string) error) (string, error) {
+	err := save(name)
 	if err == nil || storage.IsInbox(name) {
 		return name, err
 	}
@@ -297,7 +332,7 @@ func (d *Deliverer) saveTo(u *storage.User, name string, hdr []byte, msg Message
 					d.log().Warn("autosubscribe failed", zap.String("mailbox", name), zap.Error(err))
 				}
 			}
-			if err = d.save(u, name, hdr, msg); err == nil {
+			if err = save(name); err == nil {
 				return name, nil
 			}
 		} else {
@@ -306,7 +341,7 @@ func (d *Deliverer) saveTo(u *storage.User, name string, hdr []byte, msg Message
 	}
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalid) || errors.Is(err, storage.ErrNoPerm) {
 		d.log().Info("delivering to INBOX instead", zap.String("mailbox", name), zap.Error(err))
-		return "INBOX", d.save(u, "INBOX", hdr, msg)
+		return "INBOX", save("INBOX")
 	}
 	return name, err
 }
@@ -337,8 +372,9 @@ func (d *Deliverer) save(u *storage.User, name string, hdr []byte, msg Message) 
 // convention and no bare LF reaches IMAP clients); it returns the bytes
 // written.
 func CopyCRLF(w io.Writer, r io.Reader) (int64, error) {
-	buf := make([]byte, 32<<10)
-	out := make([]byte, 0, 64<<10)
+	bufs := crlfBufs.Get().(*crlfBuf)
+	defer crlfBufs.Put(bufs)
+	buf, out := bufs.in[:], bufs.out[:0]
 	var n int64
 	prevCR := false
 	for {
@@ -366,6 +402,15 @@ func CopyCRLF(w io.Writer, r io.Reader) (int64, error) {
 		}
 	}
 }
+
+// crlfBuf is CopyCRLF's read buffer and its converted output (at most
+// twice as long); pooled, as every LMTP message passes through one.
+type crlfBuf struct {
+	in  [32 << 10]byte
+	out [64 << 10]byte
+}
+
+var crlfBufs = sync.Pool{New: func() any { return new(crlfBuf) }}
 
 // SplitAddress splits a recipient address into the user part the userdb
 // is asked for (local part without detail, @domain kept) and the detail:

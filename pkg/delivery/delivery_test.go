@@ -3,11 +3,14 @@ package delivery
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 	"unicode/utf8"
 
@@ -238,3 +241,74 @@ func TestServeHelper(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDeliverAll: every recipient gets one done call with its own
+// outcome and mailbox; the message is shared, without Delivered-To.
+func TestDeliverAll(t *testing.T) {
+	root := t.TempDir()
+	blocker := filepath.Join(root, "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := newDeliverer(Options{Autocreate: true})
+	env := func(rcpt, box string) Envelope {
+		return Envelope{From: "s@r", Rcpt: rcpt, Mailbox: box, MultiRcpt: true}
+	}
+	rcpts := []Recipient{
+		{userCfg(filepath.Join(root, "a")), env("a@d", "")},
+		{userCfg(filepath.Join(blocker, "b")), env("b@d", "")},
+		{userCfg(filepath.Join(root, "c")), env("c@d", "Work")},
+		{userCfg(filepath.Join(root, "d")), env("d@d", "../bad")},
+	}
+	type outcome struct {
+		box  string
+		exit int
+	}
+	want := []outcome{{"INBOX", ExitOK}, {"", ExitTempFail}, {"Work", ExitOK}, {"INBOX", ExitOK}}
+	got := make([]outcome, len(rcpts))
+	calls := make([]int, len(rcpts))
+	var mu sync.Mutex
+	d.DeliverAll(rcpts, msg("Subject: x\r\n\r\nbody\r\n"), func(i int, box string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[i]++
+		got[i] = outcome{box, ExitCode(err)}
+	})
+	for i := range rcpts {
+		if calls[i] != 1 || got[i] != want[i] {
+			t.Errorf("recipient %d: %d calls, %+v; want %+v", i, calls[i], got[i], want[i])
+		}
+	}
+	for _, c := range []struct{ home, box string }{{"a", "INBOX"}, {"c", "Work"}, {"d", "INBOX"}} {
+		if n := count(t, filepath.Join(root, c.home), c.box); n != 1 {
+			t.Errorf("%s/%s holds %d messages", c.home, c.box, n)
+		}
+	}
+}
+
+// TestCopyCRLF: bare LFs become CRLF, CRLF stays, whatever the read
+// boundaries (a CR at the end of one read and its LF in the next).
+func TestCopyCRLF(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"bare LF", "a\nb\n", "a\r\nb\r\n"},
+		{"CRLF kept", "a\r\nb\r\n", "a\r\nb\r\n"},
+		{"lone CR kept", "a\rb", "a\rb"},
+		{"mixed", "a\r\n\nb", "a\r\n\r\nb"},
+		{"long", strings.Repeat("x\n", 40000), strings.Repeat("x\r\n", 40000)},
+	}
+	for _, tc := range tests {
+		for _, oneByte := range []bool{false, true} {
+			t.Run(tc.name+map[bool]string{true: " one byte"}[oneByte], func(t *testing.T) {
+				var r io.Reader = strings.NewReader(tc.in)
+				if oneByte {
+					r = iotest.OneByteReader(r)
+				}
+				var b bytes.Buffer
+				n, err := CopyCRLF(&b, r)
+				if err != nil || b.String() != tc.want || n != int64(len(tc.want)) {
+					t.Fatalf("CopyCRLF = %d, %v, %.40q; want %.40q", n, err, b.String(), tc.want)
+				}
+			})
+		}
+	}
+}

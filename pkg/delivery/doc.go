@@ -10,6 +10,16 @@
 // reply and the sysexits code (quota: 552 5.2.2, or 452 4.2.2 with
 // quota_full_tempfail).
 //
+// Several recipients of one transaction (DeliverAll): the message is
+// written once and hard-linked into the other recipients' mailboxes
+// where the store can (storage.NewDelivery), and the recipients' Commits
+// run concurrently so their syncs overlap; each recipient's outcome is
+// reported when its own Commit returned. As Dovecot 2.3's lmtp does
+// (lmtp_hdr_delivery_address is "none" when a mail has several
+// recipients), the trace fields then name no recipient: no Delivered-To
+// and no "for" clause in Received, so every recipient stores the same
+// bytes. With one recipient they name it (Dovecot's default, "final").
+//
 // Users whose uid differs from the delivering process's are delivered by
 // a helper process (cmd/deliver's helper mode) started with
 // SysProcAttr.Credential: RunHelper starts it, ServeHelper is its side.
@@ -27,6 +37,9 @@
 //   - Deliver returns nil only after the store's Commit returned, which
 //     is after the message is on stable storage.
 //   - Every non-nil error Deliver returns is a *Failure.
+//   - DeliverAll calls done exactly once per recipient, only after that
+//     recipient's Commit returned (or its delivery failed), and returns
+//     after the last call.
 //
 // Imports: storage, mailuser, settings, zap. It must not import the
 // protocol packages (lmtp, imap, pop3), go-smtp, auth or storage drivers.

@@ -10,7 +10,14 @@
 // LMTPData path) and SIZE (quota_max_mail_size when set, enforced by
 // go-smtp's reader with 552 before the store sees the message). After
 // DATA or the last BDAT, one reply per accepted recipient, in RCPT order
-// (RFC 2033 section 4.2). SMTPUTF8 is not advertised: userdb names are
+// (RFC 2033 section 4.2). A transaction with several in-process
+// recipients is delivered by delivery.DeliverAll: one write, hard links,
+// concurrent commits, each status set as its commit returns (go-smtp
+// writes them in RCPT order), trace fields without a recipient (Dovecot's
+// lmtp_hdr_delivery_address "none" for several recipients; the setting
+// itself is not offered: "original" would need ORCPT, which go-smtp
+// accepts only with DSN advertised). Userdb answers are cached for the
+// transaction. SMTPUTF8 is not advertised: userdb names are
 // limited by auth_username_chars, so UTF-8 local parts could not be
 // honoured end to end. With lmtp_rcpt_check_quota a recipient already
 // over quota is refused at RCPT (552 5.2.2, or 452 4.2.2 with

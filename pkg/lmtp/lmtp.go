@@ -213,12 +213,22 @@ type session struct {
 	from  string
 	size  int64 // MAIL FROM SIZE=, 0 when not given
 	rcpts []*recipient
+	// users caches the userdb answers of this transaction by lookup
+	// name: recipients sharing a user (user+a, user+b) cost one lookup.
+	users map[string]userdbEntry
+}
+
+// userdbEntry is one userdb answer.
+type userdbEntry struct {
+	user   string
+	fields map[string]string
 }
 
 func (ss *session) Reset() {
 	ss.from = ""
 	ss.size = 0
 	ss.rcpts = nil
+	ss.users = nil
 }
 
 func (ss *session) Logout() error { return nil }
@@ -230,6 +240,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		ss.size = opts.Size
 	}
 	ss.rcpts = nil
+	ss.users = nil
 	return nil
 }
 
@@ -238,7 +249,18 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !ok {
 		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "<" + to + "> Invalid recipient address"}
 	}
-	user, fields, err := ss.s.lookup(ss.ctx, name)
+	e, cached := ss.users[name]
+	var err error
+	if !cached {
+		e.user, e.fields, err = ss.s.lookup(ss.ctx, name)
+		if err == nil {
+			if ss.users == nil {
+				ss.users = make(map[string]userdbEntry)
+			}
+			ss.users[name] = e
+		}
+	}
+	user, fields := e.user, e.fields
 	switch {
 	case errors.Is(err, authproto.ErrNotFound):
 		ss.log.Info("rcpt refused: unknown user", zap.String("rcpt", to), zap.String("user", name))
@@ -286,8 +308,11 @@ func smtpError(addr string, err error) error {
 // Data is go-smtp's SMTP entry point; the server runs in LMTP mode, where
 // LMTPData is called instead. It delivers and returns the first failure.
 func (ss *session) Data(r io.Reader) error {
+	var mu sync.Mutex
 	var first error
 	err := ss.LMTPData(r, statusFunc(func(_ string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
 		if first == nil {
 			first = err
 		}
@@ -302,6 +327,9 @@ type statusFunc func(string, error)
 
 func (f statusFunc) SetStatus(rcpt string, err error) { f(rcpt, err) }
 
+// spoolWriters buffer the writes of LMTPData's spool files.
+var spoolWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 // LMTPData spools the message once (bare LFs made CRLF) and saves it for
 // every recipient in RCPT order, setting each one's status when its save
 // committed or failed.
@@ -315,11 +343,16 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	// (and the helpers' stdin, which is this fd).
 	os.Remove(spool.Name())
 	defer spool.Close()
-	w := bufio.NewWriterSize(spool, 64<<10)
+	// The spool is not fsynced: it only lives for this transaction, and
+	// each recipient's store makes its own copy durable.
+	w := spoolWriters.Get().(*bufio.Writer)
+	w.Reset(spool)
 	size, err := delivery.CopyCRLF(w, r)
 	if err == nil {
 		err = w.Flush()
 	}
+	w.Reset(nil)
+	spoolWriters.Put(w)
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
@@ -333,27 +366,42 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	if tcp, ok := ss.c.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		rcv.RemoteIP = tcp.IP.String()
 	}
+	// Several recipients: the message is written once and the
+	// recipients' commits overlap (delivery.DeliverAll); each status is
+	// set when that recipient's commit returned, and go-smtp writes the
+	// replies in RCPT order. Recipients delivered by a helper (the
+	// service runs as root) keep one helper process each.
+	multi := len(ss.rcpts) > 1
+	local := make([]delivery.Recipient, 0, len(ss.rcpts))
+	localRcpts := make([]*recipient, 0, len(ss.rcpts))
 	for _, rc := range ss.rcpts {
-		env := delivery.Envelope{From: ss.from, Rcpt: rc.addr, Received: rcv}
-		var mailbox string
-		var err error
-		if rc.cred != nil {
-			job := delivery.Job{User: rc.cfg, Env: env, Options: ss.s.dlv.Options}
-			mailbox, err = delivery.RunHelper(ss.s.cfg.Helper, rc.cred, job, spool)
-		} else {
-			mailbox, err = ss.s.dlv.Deliver(rc.cfg, env, delivery.Message{R: spool, Size: size})
-		}
-		log := ss.log.With(zap.String("rcpt", rc.addr), zap.String("user", rc.user), zap.String("from", ss.from))
-		if err != nil {
-			log.Error("delivery failed", zap.Error(err))
-			// go-smtp prefixes per-recipient statuses with <address>.
-			status.SetStatus(rc.addr, smtpError("", err))
+		env := delivery.Envelope{From: ss.from, Rcpt: rc.addr, Received: rcv, MultiRcpt: multi}
+		if rc.cred == nil {
+			local = append(local, delivery.Recipient{User: rc.cfg, Env: env})
+			localRcpts = append(localRcpts, rc)
 			continue
 		}
-		log.Info("saved mail", zap.String("mailbox", mailbox), zap.Int64("size", size))
-		status.SetStatus(rc.addr, nil)
+		job := delivery.Job{User: rc.cfg, Env: env, Options: ss.s.dlv.Options}
+		mailbox, err := delivery.RunHelper(ss.s.cfg.Helper, rc.cred, job, spool)
+		ss.report(status, rc, mailbox, size, err)
 	}
+	ss.s.dlv.DeliverAll(local, delivery.Message{R: spool, Size: size}, func(i int, mailbox string, err error) {
+		ss.report(status, localRcpts[i], mailbox, size, err)
+	})
 	return nil
+}
+
+// report logs one recipient's outcome and sets its status; it may run
+// on several goroutines at once.
+func (ss *session) report(status smtp.StatusCollector, rc *recipient, mailbox string, size int64, err error) {
+	if err != nil {
+		ss.log.Error("delivery failed", zap.String("rcpt", rc.addr), zap.String("user", rc.user), zap.String("from", ss.from), zap.Error(err))
+		// go-smtp prefixes per-recipient statuses with <address>.
+		status.SetStatus(rc.addr, smtpError("", err))
+		return
+	}
+	ss.log.Info("saved mail", zap.String("rcpt", rc.addr), zap.String("user", rc.user), zap.String("from", ss.from), zap.String("mailbox", mailbox), zap.Int64("size", size))
+	status.SetStatus(rc.addr, nil)
 }
 
 // lookup asks the userdb for name on one shared auth-userdb connection,

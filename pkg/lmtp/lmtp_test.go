@@ -6,7 +6,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cote-mail/cote/pkg/authproto"
@@ -211,9 +213,10 @@ func TestDelivery(t *testing.T) {
 		if len(m) != 1 {
 			t.Fatalf("%s: %d messages", u, len(m))
 		}
-		rcpt := map[string]string{"alice": "alice@example.org", "bob": "bob+lists@example.org"}[u]
-		wantPrefix := "Return-Path: <s@remote.test>\r\nDelivered-To: " + rcpt + "\r\nReceived: from client.test ([127.0.0.1])\r\n\tby " + host + " with LMTP\r\n"
-		if !strings.HasPrefix(m[0], wantPrefix) {
+		// Several recipients: no per-recipient trace parts (Dovecot's
+		// lmtp_hdr_delivery_address is "none" then).
+		wantPrefix := "Return-Path: <s@remote.test>\r\nReceived: from client.test ([127.0.0.1])\r\n\tby " + host + " with LMTP\r\n"
+		if !strings.HasPrefix(m[0], wantPrefix) || strings.Contains(m[0], "Delivered-To") || strings.Contains(m[0], "for <") {
 			t.Errorf("%s: headers %q", u, m[0])
 		}
 		if !strings.HasSuffix(m[0], "\r\nSubject: hi\r\nFrom: <s@remote.test>\r\n\r\nline one\r\nline two\r\n") {
@@ -222,6 +225,106 @@ func TestDelivery(t *testing.T) {
 		if strings.Contains(strings.ReplaceAll(m[0], "\r\n", ""), "\n") {
 			t.Errorf("%s: bare LF stored", u)
 		}
+	}
+}
+
+// inodes returns the inode numbers of the messages in home's INBOX.
+func inodes(t *testing.T, home string) []uint64 {
+	t.Helper()
+	var out []uint64
+	for _, sub := range []string{"new", "cur"} {
+		ents, _ := os.ReadDir(filepath.Join(home, "Maildir", sub))
+		for _, e := range ents {
+			st, err := os.Stat(filepath.Join(home, "Maildir", sub, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, st.Sys().(*syscall.Stat_t).Ino)
+		}
+	}
+	return out
+}
+
+// TestOneWrite: a transaction with one recipient names it in
+// Delivered-To and Received's "for"; one with several stores the same
+// bytes for everyone, as one file hard-linked into every Maildir (same
+// file system and owner), and one recipient's failure (over quota, a
+// broken store) leaves the others delivered.
+func TestOneWrite(t *testing.T) {
+	root := t.TempDir()
+	blocker := filepath.Join(root, "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := func(u string) authproto.Field { return field("home", filepath.Join(root, u)) }
+	users := map[string]authproto.Fields{
+		"solo@example.org":   {home("solo")},
+		"broken@example.org": {field("home", filepath.Join(blocker, "broken"))},
+		"full@example.org":   {home("full")},
+	}
+	var multi []string
+	for i := range 6 {
+		u := "m" + strconv.Itoa(i)
+		users[u+"@example.org"] = authproto.Fields{home(u)}
+		multi = append(multi, u+"@example.org")
+		if i == 2 {
+			multi = append(multi, "broken@example.org", "full@example.org")
+		}
+	}
+	addr, _ := startServer(t, fakeUserdb(t, users), "mail_plugins = quota\nplugin {\n  quota = maildir:User quota\n  quota_rule = *:messages=1\n}\n")
+	host, _ := os.Hostname()
+	checkReplies(t, transaction(t, addr, []string{"full@example.org"}, "Subject: fill\n\nx\n", 3), []string{"250", "354", "250"})
+
+	got := transaction(t, addr, []string{"solo+x@example.org"}, "Subject: one\n\nbody\n", 3)
+	checkReplies(t, got, []string{"250", "354", "250 2.0.0 <solo+x@example.org>"})
+	m := inbox(t, filepath.Join(root, "solo"))
+	if len(m) != 1 || !strings.HasPrefix(m[0], "Return-Path: <s@remote.test>\r\nDelivered-To: solo+x@example.org\r\nReceived: from client.test ([127.0.0.1])\r\n\tby "+host+" with LMTP\r\n") ||
+		!strings.Contains(m[0], "\r\n\t(envelope-from <s@remote.test>)\r\n\tfor <solo+x@example.org>; ") {
+		t.Fatalf("one recipient: %q", m)
+	}
+
+	want := make([]string, 0, 2*len(multi)+1)
+	for range multi {
+		want = append(want, "250")
+	}
+	want = append(want, "354")
+	for _, r := range multi {
+		switch r {
+		case "broken@example.org":
+			want = append(want, "451 4.3.0 <"+r+">")
+		case "full@example.org":
+			want = append(want, "552 5.2.2 <"+r+">")
+		default:
+			want = append(want, "250 2.0.0 <"+r+">")
+		}
+	}
+	got = transaction(t, addr, multi, "Subject: many\n\nbody\n", len(want))
+	checkReplies(t, got, want)
+	var first string
+	var ino uint64
+	for i := range 6 {
+		h := filepath.Join(root, "m"+strconv.Itoa(i))
+		m := inbox(t, h)
+		if len(m) != 1 {
+			t.Fatalf("m%d: %d messages", i, len(m))
+		}
+		in := inodes(t, h)
+		if i == 0 {
+			first, ino = m[0], in[0]
+			if !strings.HasPrefix(first, "Return-Path: <s@remote.test>\r\nReceived: ") || strings.Contains(first, "Delivered-To") || strings.Contains(first, "for <") {
+				t.Fatalf("several recipients: headers %q", first)
+			}
+			continue
+		}
+		if m[0] != first {
+			t.Errorf("m%d stored %q, m0 %q", i, m[0], first)
+		}
+		if in[0] != ino {
+			t.Errorf("m%d: inode %d, m0's %d: not linked", i, in[0], ino)
+		}
+	}
+	if m := inbox(t, filepath.Join(root, "full")); len(m) != 1 {
+		t.Errorf("over-quota recipient holds %d messages, want 1", len(m))
 	}
 }
 
@@ -248,5 +351,19 @@ func TestNoReceivedAndSize(t *testing.T) {
 	}
 	if m := inbox(t, filepath.Join(root, "alice")); len(m) != 0 {
 		t.Fatalf("a refused message was stored: %q", m)
+	}
+}
+
+// TestSameUserTwice: one user named twice in a transaction (the address
+// and a detail address) gets the message twice, both replies 250.
+func TestSameUserTwice(t *testing.T) {
+	root := t.TempDir()
+	users := map[string]authproto.Fields{"solo@example.org": {field("home", filepath.Join(root, "solo"))}}
+	addr, _ := startServer(t, fakeUserdb(t, users), "")
+	got := transaction(t, addr, []string{"solo@example.org", "solo+y@example.org", "solo@example.org"}, "Subject: twice\n\nbody\n", 7)
+	checkReplies(t, got, []string{"250", "250", "250", "354", "250 2.0.0 <solo@example.org>", "250 2.0.0 <solo+y@example.org>", "250 2.0.0 <solo@example.org>"})
+	m := inbox(t, filepath.Join(root, "solo"))
+	if len(m) != 3 || m[0] != m[1] || m[1] != m[2] {
+		t.Fatalf("INBOX: %q", m)
 	}
 }

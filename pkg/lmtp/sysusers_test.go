@@ -64,7 +64,7 @@ func TestSystemUsers(t *testing.T) {
 		checkReplies(t, got, []string{"250", "451 4.3.0", "250", "354", "250 2.0.0 <sys+x@example.org>", "250 2.0.0 <virt@example.org>"})
 		for _, u := range []string{"sys", "virt"} {
 			msgs := folder(t, filepath.Join(root, u), "INBOX")
-			if len(msgs) != 1 || !strings.HasPrefix(msgs[0], "Return-Path: <s@remote.test>\r\nDelivered-To: ") || !strings.Contains(msgs[0], "\tby ") {
+			if len(msgs) != 1 || !strings.HasPrefix(msgs[0], "Return-Path: <s@remote.test>\r\nReceived: ") || strings.Contains(msgs[0], "Delivered-To") || !strings.Contains(msgs[0], "\tby ") {
 				t.Fatalf("%s: %q", u, msgs)
 			}
 			st, err := os.Stat(filepath.Join(root, u, "Maildir"))
