@@ -8,6 +8,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/cote-mail/cote/pkg/settings"
 	"github.com/cote-mail/cote/pkg/storage"
@@ -81,6 +83,42 @@ func resolveID(key, v string) (int, error) {
 	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
 		return n, nil
 	}
+	// Every RCPT and login of a static userdb names the same user
+	// (uid=vmail): parsing /etc/passwd each time costs more than the
+	// rest of the lookup. Answers are kept for idCacheTTL, so an edit of
+	// /etc/passwd shows within a minute, as nscd would show it.
+	ck := key + ":" + v
+	idCache.Lock()
+	e, ok := idCache.m[ck]
+	idCache.Unlock()
+	if ok && time.Since(e.at) < idCacheTTL {
+		return e.id, nil
+	}
+	id, err := lookupID(key, v)
+	if err == nil {
+		idCache.Lock()
+		if idCache.m == nil {
+			idCache.m = map[string]idEntry{}
+		}
+		idCache.m[ck] = idEntry{id: id, at: time.Now()}
+		idCache.Unlock()
+	}
+	return id, err
+}
+
+const idCacheTTL = time.Minute
+
+type idEntry struct {
+	id int
+	at time.Time
+}
+
+var idCache struct {
+	sync.Mutex
+	m map[string]idEntry
+}
+
+func lookupID(key, v string) (int, error) {
 	if key == "uid" {
 		u, err := user.Lookup(v)
 		if err != nil {
