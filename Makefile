@@ -43,7 +43,7 @@ vet:
 # smtpd_sasl_type = dovecot against our auth socket), libpam0g-dev and gcc
 # (the PAM auth-worker), passwd (useradd/chpasswd for system-user tests), curl.
 # Installed only when root and missing.
-TEST_DEBS := openssl python3 curl dovecot-core dovecot-imapd dovecot-pop3d fetchmail postfix libpam0g-dev gcc passwd
+TEST_DEBS := openssl python3 curl dovecot-core dovecot-imapd dovecot-pop3d fetchmail postfix libpam0g-dev gcc passwd swaks libnet-ssleay-perl
 test-deps:
 	@sh scripts/test-deps.sh $(TEST_DEBS)
 

@@ -204,8 +204,8 @@ func (d *Daemon) writeReport(out io.Writer, m *msg, idx []int, action string) er
 			typ = "utf-8"
 		}
 		fmt.Fprintf(dw, "Final-Recipient: %s; %s\r\n", typ, r.Addr)
-		if r.ORcpt != "" {
-			fmt.Fprintf(dw, "Original-Recipient: %s\r\n", oneLine(r.ORcpt))
+		if typ, addr := orcptParts(r.ORcpt); addr != "" {
+			fmt.Fprintf(dw, "Original-Recipient: %s; %s\r\n", strings.ToLower(typ), oneLine(addr))
 		}
 		fmt.Fprintf(dw, "Action: %s\r\n", action)
 		status := st.Status
@@ -245,7 +245,14 @@ func (d *Daemon) writeReport(out io.Writer, m *msg, idx []int, action string) er
 			oh.Set("Content-Transfer-Encoding", "8bit")
 		}
 	}
-	oh.Set("Content-Description", "Undelivered Message")
+	switch {
+	case action == "delivered" || action == "relayed":
+		oh.Set("Content-Description", "Delivered Message")
+	case hdrsOnly:
+		oh.Set("Content-Description", "Undelivered Message Headers")
+	default:
+		oh.Set("Content-Description", "Undelivered Message")
+	}
 	ow, err := mw.CreatePart(oh)
 	if err != nil {
 		return err
@@ -271,4 +278,14 @@ func (d *Daemon) writeReport(out io.Writer, m *msg, idx []int, action string) er
 
 func oneLine(s string) string {
 	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+}
+
+// orcptParts splits a recipient's ORcpt, "addr-type;address" (RFC 3461 ORCPT, as smtpd and
+// pickup record it), into its parts; a bare address (queue files of older smtpd builds) is
+// rfc822.
+func orcptParts(orcpt string) (typ, addr string) {
+	if t, a, ok := strings.Cut(orcpt, ";"); ok && t != "" && !strings.ContainsAny(t, "@<>") {
+		return t, a
+	}
+	return "rfc822", orcpt
 }

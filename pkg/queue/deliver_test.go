@@ -287,7 +287,7 @@ func TestExpiryBounces(t *testing.T) {
 	for rid := range reps {
 		d := parseDSN(t, h.body(rid))
 		if d.rcpts[0].Get("Action") != "delayed" || d.rcpts[0].Get("Status") != "4.2.2" || d.third != "text/rfc822-headers" ||
-			d.msg.Get("Original-Envelope-Id") != "env-1" || d.rcpts[0].Get("Original-Recipient") != "rfc822;Full@local.test" {
+			d.msg.Get("Original-Envelope-Id") != "env-1" || d.rcpts[0].Get("Original-Recipient") != "rfc822; Full@local.test" {
 			t.Fatalf("warning %+v", d)
 		}
 		os.Remove(h.s.path(DirActive, rid))

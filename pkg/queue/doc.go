@@ -40,6 +40,14 @@
 // it was committed to the spool). A file is finished and removed when no recipient is pending
 // or failed. A file that does not parse is moved to corrupt/.
 //
+// The duplicate window: an outcome is recorded after the reply that carries it, so a recipient
+// whose delivery was in flight when the daemon died is delivered again after the restart. lmtp
+// finishes a transaction whose data it read even when the queue is gone, so one crash can
+// duplicate at most default_destination_concurrency_limit local messages (Postfix has the same
+// window; test/e2e TestMTACrash measures it). Closing it needs lmtp's cooperation (a
+// per-user record of delivered queue ID + recipient that the queue asks lmtp to check when it
+// resumes a recipient it had started); it is not built.
+//
 // # Crash safety of Commit
 //
 // Commit writes the size, fsyncs the file, hard-links it into active/ (link never replaces an

@@ -27,7 +27,7 @@ var spoolDirs = []string{DirIncoming, DirActive, DirDeferred, DirHold, DirCorrup
 // Recipient is one envelope recipient.
 type Recipient struct {
 	Addr   string   // final recipient after alias expansion, "local@domain"
-	ORcpt  string   // original recipient as given at RCPT (DSN ORCPT)
+	ORcpt  string   // DSN ORCPT as "addr-type;address" (smtpd: the RCPT address when none was given)
 	Notify []string // DSN NOTIFY: NEVER | SUCCESS FAILURE DELAY; nil = default
 }
 

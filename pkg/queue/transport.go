@@ -49,7 +49,7 @@ func rcptOptions(r Recipient) *gosmtp.RcptOptions {
 	for _, n := range r.Notify {
 		o.Notify = append(o.Notify, gosmtp.DSNNotify(strings.ToUpper(n)))
 	}
-	if t, a, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(t, "rfc822") {
+	if t, a := orcptParts(r.ORcpt); a != "" && strings.EqualFold(t, "rfc822") {
 		o.OriginalRecipientType, o.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, a
 	}
 	return o

@@ -162,13 +162,23 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return rerr // a temporary lookup failure is not the client's error
 	}
 	var notify []string
-	orcpt := to
+	// ORcpt is "addr-type;address" (RFC 3461 ORCPT), the form pickup
+	// writes and the queue relays and reports; without ORCPT it is the
+	// address the client gave at RCPT.
+	orcpt := string(smtp.DSNAddressTypeRFC822) + ";" + to
+	if !isASCII(to) {
+		orcpt = string(smtp.DSNAddressTypeUTF8) + ";" + to
+	}
 	if opts != nil {
 		for _, n := range opts.Notify {
 			notify = append(notify, string(n))
 		}
 		if opts.OriginalRecipient != "" {
-			orcpt = opts.OriginalRecipient
+			typ := opts.OriginalRecipientType
+			if typ == "" {
+				typ = smtp.DSNAddressTypeRFC822
+			}
+			orcpt = string(typ) + ";" + opts.OriginalRecipient
 		}
 	}
 	for _, t := range targets {

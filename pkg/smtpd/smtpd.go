@@ -19,7 +19,8 @@ import (
 )
 
 // Recipient is one final recipient of a queued message (after alias
-// expansion); ORcpt is the address given at RCPT, Notify its DSN NOTIFY.
+// expansion); ORcpt is the DSN ORCPT as "addr-type;address" (the address
+// given at RCPT when the client sent no ORCPT), Notify its DSN NOTIFY.
 type Recipient struct {
 	Addr   string
 	ORcpt  string

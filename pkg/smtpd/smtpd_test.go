@@ -401,9 +401,9 @@ func TestDataQueued(t *testing.T) {
 	}
 	m := msgs[0]
 	wantRcpts := []Recipient{
-		{Addr: "Alice+tag@example.org", ORcpt: "Alice+tag@EXAMPLE.org", Notify: []string{"FAILURE", "DELAY"}},
-		{Addr: "alice@example.org", ORcpt: "team@example.org"},
-		{Addr: "bob@example.org", ORcpt: "info@alias.example"},
+		{Addr: "Alice+tag@example.org", ORcpt: "RFC822;Alice+tag@EXAMPLE.org", Notify: []string{"FAILURE", "DELAY"}},
+		{Addr: "alice@example.org", ORcpt: "RFC822;team@example.org"},
+		{Addr: "bob@example.org", ORcpt: "RFC822;info@alias.example"},
 	}
 	if fmt.Sprint(m.env.Rcpts) != fmt.Sprint(wantRcpts) {
 		t.Errorf("rcpts = %v, want %v", m.env.Rcpts, wantRcpts)
