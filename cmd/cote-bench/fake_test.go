@@ -109,12 +109,35 @@ func brokenLMTP(c net.Conn) {
 	}
 }
 
+// brokenPOP3 announces in STAT more octets than its one message has.
+func brokenPOP3(c net.Conn) {
+	r := bufio.NewReader(c)
+	io.WriteString(c, "+OK fake\r\n")
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		out := "+OK\r\n"
+		switch strings.TrimSpace(line) {
+		case "STAT":
+			out = "+OK 1 5000\r\n"
+		case "RETR 1":
+			out = "+OK\r\nSubject: short\r\n\r\nbody\r\n.\r\n"
+		}
+		if _, err := io.WriteString(c, out); err != nil {
+			return
+		}
+	}
+}
+
 // TestCLIReportsBrokenServers runs subcommands as a user would against
 // servers that answer wrongly: each must count errors and end with
 // errSawErrors (exit status 3), never pass.
 func TestCLIReportsBrokenServers(t *testing.T) {
 	ih, ip := serveFake(t, brokenIMAP)
 	lh, lp := serveFake(t, brokenLMTP)
+	ph, pp := serveFake(t, brokenPOP3)
 	imapArgs := []string{"--host", ih, "--port", strconv.Itoa(ip), "--users", "u", "--password", "p"}
 	tests := []struct {
 		name string
@@ -124,6 +147,8 @@ func TestCLIReportsBrokenServers(t *testing.T) {
 		{"imap mix", newIMAPCmd, append([]string{"--clients", "2", "--duration", "300ms", "--progress", "never"}, imapArgs...)},
 		{"bigmailbox", newBigMailboxCmd, append([]string{"--count", "2", "--duration", "300ms", "--progress", "never"}, imapArgs...)},
 		{"lmtp", newLMTPCmd, []string{"--addr", net.JoinHostPort(lh, strconv.Itoa(lp)), "--rcpt", "a@x", "--duration", "300ms", "--progress", "never"}},
+		{"smtp", newSMTPCmd, []string{"--addr", net.JoinHostPort(lh, strconv.Itoa(lp)), "--rcpt", "a@x", "--duration", "300ms", "--progress", "never"}},
+		{"pop3", newPOP3Cmd, []string{"--host", ph, "--port", strconv.Itoa(pp), "--users", "u", "--password", "p", "--duration", "300ms", "--progress", "never"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -42,11 +42,11 @@ var errSawErrors = errors.New("errors were counted")
 func main() {
 	root := &cobra.Command{
 		Use:           "cote-bench",
-		Short:         "load generator for mail servers (IMAP and LMTP; POP3 and SMTP to come)",
+		Short:         "load generator for mail servers (IMAP, POP3, LMTP and SMTP)",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newIMAPCmd(), newLMTPCmd(), newVisibleCmd(), newIdleCmd(), newBigMailboxCmd(), newFsyncCmd())
+	root.AddCommand(newIMAPCmd(), newLMTPCmd(), newSMTPCmd(), newPOP3Cmd(), newVisibleCmd(), newIdleCmd(), newBigMailboxCmd(), newFsyncCmd())
 	if err := root.Execute(); err != nil {
 		if errors.Is(err, errSawErrors) {
 			os.Exit(3)

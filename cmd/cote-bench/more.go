@@ -128,21 +128,61 @@ func expand(spec string, n int) ([]string, error) {
 	return out, nil
 }
 
-func newVisibleCmd() *cobra.Command {
+func newSMTPCmd() *cobra.Command {
 	var (
-		rf         runFlags
-		im         imapFlags
-		lmtp, rcpt string
-		size       int
-		wait       time.Duration
+		rf                  runFlags
+		addr, rcpts, from   string
+		rcptCount, per, siz int
+		timeout             time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "visible",
-		Short: "time from a delivery's 250 to the message showing up over IMAP",
-		Long: `Each simulated client logs in over IMAP as the first user, selects INBOX
-and enters IDLE; then it delivers a message over LMTP to --rcpt and
-measures the time from the 250 to the EXISTS announcing it ("visible"),
-one message after the other. One client is the measurement.`,
+		Use:   "smtp",
+		Short: "durable SMTP acceptances (250s) per second",
+		Long: `Each simulated client keeps one SMTP session (RFC 5321) to a port 25
+listener and sends messages of --size bytes back to back: MAIL, RCPT, DATA
+pipelined, then the data and its one reply. A message counts at the 250
+after the data, when the server has taken responsibility for it (it is in
+a durable queue). --clients is the number of parallel sessions.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			list, err := expand(rcpts, rcptCount)
+			if err != nil {
+				return err
+			}
+			w, err := bench.NewSMTP(bench.LMTPConfig{Addr: addr, Recipients: list, PerMessage: per, From: from, Size: siz, Timeout: timeout})
+			if err != nil {
+				return err
+			}
+			return rf.run(cmd, w)
+		},
+	}
+	rf.add(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&addr, "addr", "127.0.0.1:25", "SMTP server, host:port")
+	fl.StringVar(&rcpts, "rcpt", "user%d@example.org", "recipient template with %d, or one address")
+	fl.IntVar(&rcptCount, "rcpt-count", 100, "how many recipients a %d template numbers")
+	fl.IntVar(&per, "per-message", 1, "recipients in each transaction")
+	fl.StringVar(&from, "from", "bench@remote.example", "envelope sender")
+	fl.IntVar(&siz, "size", 4096, "message size in bytes")
+	fl.DurationVar(&timeout, "timeout", 30*time.Second, "per-reply timeout")
+	return cmd
+}
+
+func newPOP3Cmd() *cobra.Command {
+	var (
+		rf runFlags
+		im imapFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "pop3",
+		Short: "POP3 download of whole mailboxes (MB/s and messages/s)",
+		Long: `Each simulated client logs in over POP3 (USER/PASS) as the next user,
+asks STAT, RETRs every message and QUITs, again and again; nothing is
+deleted. Every RETR is checked and the octets must add up to what STAT
+announced. Reports downloads/s, RETRs/s (messages/s) and MB/s. --tls is
+implicit TLS (pop3s, port 995).`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -155,7 +195,59 @@ one message after the other. One client is the measurement.`,
 			if err != nil {
 				return err
 			}
-			w, err := bench.NewVisible(bench.VisibleConfig{LMTPAddr: lmtp, IMAPAddr: im.addr(), Dial: dial, User: creds[0], Rcpt: rcpt, Size: size, Wait: wait})
+			port := im.port
+			if port == 0 {
+				port = 110
+				if im.useTLS {
+					port = 995
+				}
+			}
+			w, err := bench.NewPOP3(bench.POP3Config{Addr: net.JoinHostPort(im.host, strconv.Itoa(port)), TLS: dial.TLS, Users: creds, Timeout: im.timeout})
+			if err != nil {
+				return err
+			}
+			return rf.run(cmd, w)
+		},
+	}
+	rf.add(cmd)
+	im.add(cmd, "")
+	cmd.Flags().Lookup("host").Usage = "POP3 server host"
+	cmd.Flags().Lookup("port").Usage = "POP3 server port (default 110, or 995 with --tls)"
+	cmd.Flags().Lookup("tls").Usage = "implicit TLS (pop3s)"
+	return cmd
+}
+
+func newVisibleCmd() *cobra.Command {
+	var (
+		rf         runFlags
+		im         imapFlags
+		smtp       string
+		lmtp, rcpt string
+		size       int
+		wait       time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "visible",
+		Short: "time from a delivery's 250 to the message showing up over IMAP",
+		Long: `Each simulated client logs in over IMAP as the first user, selects INBOX
+and enters IDLE; then it delivers a message over LMTP to --rcpt and
+measures the time from the 250 to the EXISTS announcing it ("visible"),
+one message after the other. One client is the measurement. With --smtp
+the message is submitted over SMTP instead (a port 25 listener) and the
+figure covers the server's whole path: smtpd, queue, LMTP, store.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			creds, err := im.creds()
+			if err != nil {
+				return err
+			}
+			dial, err := im.dial()
+			if err != nil {
+				return err
+			}
+			w, err := bench.NewVisible(bench.VisibleConfig{LMTPAddr: lmtp, SMTPAddr: smtp, IMAPAddr: im.addr(), Dial: dial, User: creds[0], Rcpt: rcpt, Size: size, Wait: wait})
 			if err != nil {
 				return err
 			}
@@ -166,6 +258,7 @@ one message after the other. One client is the measurement.`,
 	im.add(cmd, "")
 	fl := cmd.Flags()
 	fl.StringVar(&lmtp, "lmtp", "127.0.0.1:24", "LMTP server, host:port or unix:PATH")
+	fl.StringVar(&smtp, "smtp", "", "submit over SMTP to this host:port (a port 25 listener) instead of LMTP: SMTP 250 to visible, through the server's queue")
 	fl.StringVar(&rcpt, "rcpt", "", "address to deliver to (default the IMAP user name)")
 	fl.IntVar(&size, "size", 4096, "message size in bytes")
 	fl.DurationVar(&wait, "wait", 10*time.Second, "longest a message may take to show up")

@@ -93,11 +93,24 @@ type LMTPConn struct {
 	timeout time.Duration
 	// stop detaches the context watcher.
 	stop func() bool
+	// smtp: the session speaks SMTP (EHLO, one reply after the data for
+	// the whole transaction, RFC 5321 §4.1.1.4) instead of LMTP.
+	smtp bool
 }
 
 // DialLMTP connects to addr ("host:port", or "unix:PATH" for a socket),
 // reads the greeting and sends LHLO.
 func DialLMTP(ctx context.Context, addr string, timeout time.Duration) (*LMTPConn, error) {
+	return dialMail(ctx, addr, timeout, false)
+}
+
+// DialSMTP connects to an SMTP server at addr, reads the greeting and sends
+// EHLO; Deliver then reads one reply after the data (RFC 5321).
+func DialSMTP(ctx context.Context, addr string, timeout time.Duration) (*LMTPConn, error) {
+	return dialMail(ctx, addr, timeout, true)
+}
+
+func dialMail(ctx context.Context, addr string, timeout time.Duration, smtp bool) (*LMTPConn, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
@@ -110,7 +123,7 @@ func DialLMTP(ctx context.Context, addr string, timeout time.Duration) (*LMTPCon
 	if err != nil {
 		return nil, err
 	}
-	c := &LMTPConn{nc: nc, br: bufio.NewReaderSize(nc, 8192), bw: bufio.NewWriterSize(nc, 32<<10), timeout: timeout}
+	c := &LMTPConn{nc: nc, br: bufio.NewReaderSize(nc, 8192), bw: bufio.NewWriterSize(nc, 32<<10), timeout: timeout, smtp: smtp}
 	// Cancelling ctx unblocks a read in progress, so a run ends on time.
 	c.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	if err := c.expect(220); err != nil {
@@ -118,10 +131,14 @@ func DialLMTP(ctx context.Context, addr string, timeout time.Duration) (*LMTPCon
 		nc.Close()
 		return nil, fmt.Errorf("greeting: %w", err)
 	}
-	if err := c.cmd(250, "LHLO bench.example.org"); err != nil {
+	hello := "LHLO"
+	if smtp {
+		hello = "EHLO"
+	}
+	if err := c.cmd(250, hello+" bench.example.org"); err != nil {
 		c.stop()
 		nc.Close()
-		return nil, fmt.Errorf("LHLO: %w", err)
+		return nil, fmt.Errorf("%s: %w", hello, err)
 	}
 	return c, nil
 }
@@ -157,7 +174,7 @@ func (c *LMTPConn) cmd(code int, line string) error {
 
 // Deliver runs one transaction: MAIL FROM, one RCPT TO per recipient, DATA
 // and the message (dot-stuffed), then reads one reply per recipient (RFC
-// 2033 §4.2). Every reply must be the success code; the first failure is
+// 2033 §4.2; over SMTP one reply for the transaction). Every reply must be the success code; the first failure is
 // returned after the transaction's replies are all read.
 func (c *LMTPConn) Deliver(from string, rcpts []string, msg []byte) error {
 	c.nc.SetDeadline(time.Now().Add(c.timeout))
@@ -206,6 +223,9 @@ func (c *LMTPConn) Deliver(from string, rcpts []string, msg []byte) error {
 	c.bw.WriteString(".\r\n")
 	if err := c.bw.Flush(); err != nil {
 		return err
+	}
+	if c.smtp && accepted > 0 {
+		accepted = 1
 	}
 	for range accepted {
 		if err := c.expect(250); err != nil {
@@ -280,6 +300,22 @@ type LMTPConfig struct {
 type LMTP struct {
 	cfg  LMTPConfig
 	msgs [][]byte
+	// smtp: the workload is NewSMTP's (SMTP sessions, one reply per
+	// transaction after the data).
+	smtp bool
+}
+
+// NewSMTP is the same durable-acceptance workload over SMTP (RFC 5321):
+// each client keeps one session to cfg.Addr (a port 25 listener) and an
+// operation counts at the 250 after the data, when the server has taken
+// responsibility for the message (RFC 5321 §6.1: it is in a durable queue).
+func NewSMTP(cfg LMTPConfig) (*LMTP, error) {
+	w, err := NewLMTP(cfg)
+	if err != nil {
+		return nil, err
+	}
+	w.smtp = true
+	return w, nil
 }
 
 // NewLMTP checks the configuration.
@@ -312,7 +348,12 @@ func NewLMTP(cfg LMTPConfig) (*LMTP, error) {
 }
 
 // Name implements Workload.
-func (w *LMTP) Name() string { return "lmtp" }
+func (w *LMTP) Name() string {
+	if w.smtp {
+		return "smtp"
+	}
+	return "lmtp"
+}
 
 // Target implements Workload.
 func (w *LMTP) Target() string { return w.cfg.Addr }
@@ -324,7 +365,7 @@ func (w *LMTP) Ops() []string { return []string{OpConnect, OpDeliver} }
 func (w *LMTP) Run(ctx context.Context, c *Client) {
 	for ctx.Err() == nil {
 		start := time.Now()
-		conn, err := DialLMTP(ctx, w.cfg.Addr, w.cfg.Timeout)
+		conn, err := dialMail(ctx, w.cfg.Addr, w.cfg.Timeout, w.smtp)
 		if err != nil {
 			c.Error(OpConnect, lmtpKind(err, true), err.Error())
 			pause(ctx)
@@ -367,6 +408,11 @@ func lmtpKind(err error, connecting bool) string {
 	case errors.As(err, &ce):
 		if ce.Reply.Code >= 500 {
 			return ErrBAD
+		}
+		if ce.Reply.Code < 400 {
+			// A success code where another was due (250 to DATA
+			// instead of 354: the data was never taken).
+			return ErrProtocol
 		}
 		return ErrNO
 	case errors.As(err, &re):

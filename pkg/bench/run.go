@@ -198,7 +198,14 @@ func Run(ctx context.Context, w Workload, o Options) (*Result, error) {
 	if progDone != nil {
 		<-progDone
 	}
-	return merge(w, o, clients, end.Sub(start)), nil
+	res := merge(w, o, clients, end.Sub(start))
+	if bc, ok := w.(interface{ Bytes() int64 }); ok {
+		res.Bytes = bc.Bytes()
+		if res.Seconds > 0 {
+			res.MBPerSec = float64(res.Bytes) / 1e6 / res.Seconds
+		}
+	}
+	return res, nil
 }
 
 // progress redraws one status line on w until ctx is done, then clears it.
@@ -250,8 +257,12 @@ type Result struct {
 	OpsPerSec float64 `json:"ops_per_sec"`
 	// LoginsPerSec is the rate of the "login" operation, when the
 	// workload has one (the figure Dovecot's login-heavy mix is known by).
-	LoginsPerSec float64    `json:"logins_per_sec,omitempty"`
-	PerOp        []OpResult `json:"per_op"`
+	LoginsPerSec float64 `json:"logins_per_sec,omitempty"`
+	// Bytes is the message data a workload that counts it (POP3's
+	// RETRs) moved inside the run; MBPerSec is that in 10^6 octets/s.
+	Bytes    int64      `json:"bytes,omitempty"`
+	MBPerSec float64    `json:"mb_per_sec,omitempty"`
+	PerOp    []OpResult `json:"per_op"`
 	// Errors counts failures by kind; ErrorSamples holds the first of each.
 	Errors       map[string]int64  `json:"errors"`
 	ErrorCount   int64             `json:"error_count"`
@@ -382,6 +393,9 @@ func (res *Result) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "%-12s %9d %9.1f\n", "total", res.Ops, res.OpsPerSec)
 	if res.LoginsPerSec > 0 {
 		fmt.Fprintf(w, "logins/s %.1f\n", res.LoginsPerSec)
+	}
+	if res.Bytes > 0 {
+		fmt.Fprintf(w, "data %d bytes, %.2f MB/s\n", res.Bytes, res.MBPerSec)
 	}
 	if res.ErrorCount == 0 {
 		fmt.Fprintln(w, "errors: none")

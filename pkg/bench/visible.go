@@ -18,7 +18,16 @@ type VisibleConfig struct {
 	// address LMTP delivers to; default User).
 	User Credential
 	Rcpt string
-	Size int
+	// SMTPAddr, when set, replaces LMTPAddr: messages are submitted over
+	// SMTP (a port 25 listener) and travel through the server's queue, so
+	// the figure is SMTP 250 to visible.
+	SMTPAddr string
+	// Users and Rcpts (parallel lists), when set, give client i the login
+	// Users[i%len] and the recipient Rcpts[i%len] instead of User and
+	// Rcpt: with one INBOX per client, each EXISTS is its own message.
+	Users []Credential
+	Rcpts []string
+	Size  int
 	// Wait bounds how long a delivered message may take to show up
 	// (default 10 s); longer is counted as a timeout.
 	Wait time.Duration
@@ -38,8 +47,14 @@ type Visible struct {
 
 // NewVisible checks the configuration.
 func NewVisible(cfg VisibleConfig) (*Visible, error) {
-	if cfg.LMTPAddr == "" || cfg.IMAPAddr == "" {
-		return nil, errors.New("visible workload: an LMTP and an IMAP address are needed")
+	if (cfg.LMTPAddr == "" && cfg.SMTPAddr == "") || cfg.IMAPAddr == "" {
+		return nil, errors.New("visible workload: an LMTP (or SMTP) and an IMAP address are needed")
+	}
+	if len(cfg.Users) != len(cfg.Rcpts) {
+		return nil, errors.New("visible workload: Users and Rcpts differ in length")
+	}
+	if len(cfg.Users) > 0 {
+		cfg.User, cfg.Rcpt = cfg.Users[0], cfg.Rcpts[0]
 	}
 	if cfg.User.User == "" {
 		return nil, errors.New("visible workload: no user")
@@ -60,7 +75,14 @@ func NewVisible(cfg VisibleConfig) (*Visible, error) {
 func (w *Visible) Name() string { return "visible" }
 
 // Target implements Workload.
-func (w *Visible) Target() string { return w.cfg.LMTPAddr + " -> " + w.cfg.IMAPAddr }
+func (w *Visible) Target() string { return w.deliverAddr() + " -> " + w.cfg.IMAPAddr }
+
+func (w *Visible) deliverAddr() string {
+	if w.cfg.SMTPAddr != "" {
+		return w.cfg.SMTPAddr
+	}
+	return w.cfg.LMTPAddr
+}
 
 // Ops implements Workload.
 func (w *Visible) Ops() []string { return []string{OpDeliver, OpVisible} }
@@ -77,6 +99,10 @@ func (w *Visible) Run(ctx context.Context, c *Client) {
 // session runs until the context ends or something fails; false means it
 // failed before delivering anything.
 func (w *Visible) session(ctx context.Context, c *Client) bool {
+	user, rcpt := w.cfg.User, w.cfg.Rcpt
+	if n := len(w.cfg.Users); n > 0 {
+		user, rcpt = w.cfg.Users[c.ID%n], w.cfg.Rcpts[c.ID%n]
+	}
 	ic, err := imapc.Dial(ctx, w.cfg.IMAPAddr, w.cfg.Dial)
 	if err != nil {
 		c.Error(OpConnect, ErrConnect, err.Error())
@@ -85,7 +111,7 @@ func (w *Visible) session(ctx context.Context, c *Client) bool {
 	defer ic.Close()
 	var exists uint32
 	for _, cmd := range [][]any{
-		{"LOGIN", imapc.Quote(w.cfg.User.User), imapc.Quote(w.cfg.User.Password)},
+		{"LOGIN", imapc.Quote(user.User), imapc.Quote(user.Password)},
 		{"SELECT", "INBOX"},
 	} {
 		res, err := ic.Do(cmd...)
@@ -107,7 +133,7 @@ func (w *Visible) session(ctx context.Context, c *Client) bool {
 		c.Error(OpConnect, imapKind(err), "IDLE: "+err.Error())
 		return false
 	}
-	lc, err := DialLMTP(ctx, w.cfg.LMTPAddr, w.cfg.Dial.Timeout)
+	lc, err := dialMail(ctx, w.deliverAddr(), w.cfg.Dial.Timeout, w.cfg.SMTPAddr != "")
 	if err != nil {
 		c.Error(OpConnect, lmtpKind(err, true), err.Error())
 		return false
@@ -115,7 +141,7 @@ func (w *Visible) session(ctx context.Context, c *Client) bool {
 	defer lc.Close()
 	for ctx.Err() == nil {
 		start := time.Now()
-		if err := lc.Deliver("bench@example.org", []string{w.cfg.Rcpt}, w.msg); err != nil {
+		if err := lc.Deliver("bench@example.org", []string{rcpt}, w.msg); err != nil {
 			c.Error(OpDeliver, lmtpKind(err, false), err.Error())
 			return true
 		}

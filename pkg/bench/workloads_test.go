@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -496,5 +497,229 @@ func TestComparison(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.json")
 	if err := c.WriteJSON(path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSMTPCountsBrokenServers: the SMTP workload over the scripted server
+// (one reply after the data, as SMTP has); a server answering 250 to DATA
+// (accepting a message it never received) is a protocol error.
+func TestSMTPCountsBrokenServers(t *testing.T) {
+	smtpOK := func(cmd string) string {
+		if strings.HasPrefix(cmd, "EHLO") {
+			return "250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+		}
+		if strings.HasPrefix(cmd, "LHLO") {
+			return "500 5.5.1 this is SMTP\r\n"
+		}
+		return lmtpOK(cmd)
+	}
+	tests := []struct {
+		name   string
+		answer func(cmd string) string
+		kind   string // "" for a clean run
+	}{
+		{"correct", smtpOK, ""},
+		{"250 without the data", func(cmd string) string {
+			if cmd == "DATA" {
+				return "250 2.0.0 queued\r\n"
+			}
+			return smtpOK(cmd)
+		}, ErrProtocol},
+		{"temporary failure after DATA", func(cmd string) string {
+			if cmd == "DATA-END" {
+				return "451 4.3.0 try later\r\n"
+			}
+			return smtpOK(cmd)
+		}, ErrNO},
+		{"disconnect after DATA", func(cmd string) string {
+			if cmd == "DATA-END" {
+				return ""
+			}
+			return smtpOK(cmd)
+		}, ErrDisconnect},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := NewSMTP(LMTPConfig{Addr: fakeLMTP(t, tc.answer), Recipients: []string{"a@x", "b@x"}, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Name() != "smtp" {
+				t.Errorf("name %q", w.Name())
+			}
+			d := 300 * time.Millisecond
+			if tc.kind == "" {
+				d = 10 * time.Second
+			}
+			res, err := Run(context.Background(), w, Options{Clients: 2, Ops: 200, Duration: d, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.kind == "" {
+				if res.ErrorCount != 0 || res.Ops < 200 {
+					t.Errorf("ops %d errors %v %v", res.Ops, res.Errors, res.ErrorSamples)
+				}
+				return
+			}
+			if res.Errors[tc.kind] == 0 {
+				t.Errorf("no %s error counted; errors %v %v", tc.kind, res.Errors, res.ErrorSamples)
+			}
+		})
+	}
+}
+
+// fakePOP3 is a scripted POP3 server holding msgs; answer may replace the
+// reply to a command line ("" keeps the correct one, "CLOSE" hangs up).
+func fakePOP3(t *testing.T, msgs []string, answer func(cmd string) string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() { servePOP3(c, msgs, answer) })
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}
+
+func servePOP3(c net.Conn, msgs []string, answer func(cmd string) string) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	io.WriteString(c, "+OK fake POP3\r\n")
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		cmd := strings.TrimSuffix(line, "\r\n")
+		out := answer(cmd)
+		if out == "CLOSE" {
+			return
+		}
+		if out == "" {
+			verb, arg, _ := strings.Cut(cmd, " ")
+			switch strings.ToUpper(verb) {
+			case "STAT":
+				n := 0
+				for _, m := range msgs {
+					n += len(m)
+				}
+				out = fmt.Sprintf("+OK %d %d\r\n", len(msgs), n)
+			case "RETR":
+				i, _ := strconv.Atoi(arg)
+				if i < 1 || i > len(msgs) {
+					out = "-ERR no such message\r\n"
+					break
+				}
+				out = fmt.Sprintf("+OK %d octets\r\n", len(msgs[i-1])) + string(dotStuff([]byte(msgs[i-1]))) + ".\r\n"
+			case "QUIT":
+				io.WriteString(c, "+OK bye\r\n")
+				return
+			default:
+				out = "+OK\r\n"
+			}
+		}
+		if _, err := io.WriteString(c, out); err != nil {
+			return
+		}
+	}
+}
+
+// TestPOP3CountsBrokenServers: each broken answer is counted as its kind
+// (a STAT size the RETRs do not add up to is missing data); the correct
+// fake, with dot-stuffed lines, passes clean.
+func TestPOP3CountsBrokenServers(t *testing.T) {
+	// The last message has a line longer than the client's buffer, full
+	// of dots: a chunk of it that starts with a dot is not a line start.
+	msgs := []string{"Subject: a\r\n\r\n.starts with a dot\r\nbody\r\n", string(SizedMessage(1, 3000)), "Subject: c\r\n\r\n..\r\n",
+		"Subject: long\r\n\r\n" + strings.Repeat(".x", 50000) + "\r\n"}
+	tests := []struct {
+		name   string
+		answer func(cmd string) string
+		kind   string // "" for a clean run
+	}{
+		{"correct", func(string) string { return "" }, ""},
+		{"wrong size in STAT", func(cmd string) string {
+			if cmd == "STAT" {
+				return "+OK 4 4000\r\n"
+			}
+			return ""
+		}, ErrMissing},
+		{"message cut short", func(cmd string) string {
+			if cmd == "RETR 2" {
+				return "+OK\r\nSubject: x\r\n\r\n.\r\n"
+			}
+			return ""
+		}, ErrMissing},
+		{"wrong password", func(cmd string) string {
+			if strings.HasPrefix(cmd, "PASS") {
+				return "-ERR [AUTH] no\r\n"
+			}
+			return ""
+		}, ErrNO},
+		{"malformed STAT", func(cmd string) string {
+			if cmd == "STAT" {
+				return "+OK three\r\n"
+			}
+			return ""
+		}, ErrProtocol},
+		{"neither +OK nor -ERR", func(cmd string) string {
+			if cmd == "RETR 1" {
+				return "* 1 EXISTS\r\n"
+			}
+			return ""
+		}, ErrProtocol},
+		{"disconnect in RETR", func(cmd string) string {
+			if cmd == "RETR 3" {
+				return "CLOSE"
+			}
+			return ""
+		}, ErrDisconnect},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := NewPOP3(POP3Config{Addr: fakePOP3(t, msgs, tc.answer), Users: []Credential{{"u", "p"}}, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := 300 * time.Millisecond
+			if tc.kind == "" {
+				d = 10 * time.Second
+			}
+			res, err := Run(context.Background(), w, Options{Clients: 2, Ops: 200, Duration: d, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.kind == "" {
+				if res.ErrorCount != 0 || res.Ops < 200 || w.Bytes() == 0 {
+					t.Errorf("ops %d bytes %d errors %v %v", res.Ops, w.Bytes(), res.Errors, res.ErrorSamples)
+				}
+				return
+			}
+			if res.Errors[tc.kind] == 0 {
+				t.Errorf("no %s error counted; errors %v %v", tc.kind, res.Errors, res.ErrorSamples)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -25,7 +26,9 @@ import (
 // %Ln on both (so LMTP's user@domain is the login name), the same
 // generated large mailboxes written as Maildir files before each server
 // starts, an LMTP listener on loopback, implicit TLS with the same
-// certificate.
+// certificate; cote's smtpd and queue, and a private Postfix delivering
+// into the Dovecot by LMTP (pkg/bench/peer.StartPostfix), for the SMTP
+// workloads.
 //
 // TestBenchWorkloads (part of `make test`) runs every workload for about a
 // second against cote and requires zero protocol errors.
@@ -54,6 +57,10 @@ type benchServer struct {
 	lmtp  string
 	tls   *tls.Config
 	pid   func() (int, error)
+	// pop3 and pop3s are the POP3 listeners; smtp is the port 25 role
+	// (cote's smtpd, or the private Postfix in front of Dovecot), empty
+	// when the server has none.
+	pop3, pop3s, smtp string
 }
 
 func (s *benchServer) dial(useTLS bool) imapc.Options {
@@ -150,7 +157,15 @@ func startCoteBench(tb testing.TB, setup benchSetup) *benchServer {
 	traversable(tb, homes)
 	writeBig(tb, homes, setup.big, vuid, vgid)
 	lmtpPort := testkit.FreePort(tb)
-	s.Rewrite(fmt.Sprintf(`auth_mechanisms = plain login
+	// smtpd and the queue: the spool under the suite's tree (never the
+	// system's), example.org local, delivered by the queue over LMTP.
+	spool := filepath.Join(s.Dir(), "spool")
+	s.Rewrite(fmt.Sprintf(`protocols = imap pop3 lmtp smtp
+queue_directory = %s
+myhostname = mx.example.org
+mydestination = example.org
+postscreen_greet_wait = 0
+auth_mechanisms = plain login
 auth_username_format = %%Ln
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = %d
@@ -167,7 +182,7 @@ service lmtp {
     port = %d
   }
 }
-`, setup.conns, usersFile, homes, lmtpPort))
+`, spool, setup.conns, usersFile, homes, lmtpPort))
 	s.Start()
 	return &benchServer{
 		name:  "cote",
@@ -176,6 +191,9 @@ service lmtp {
 		lmtp:  s.Addr("lmtp", "lmtp"),
 		tls:   s.Cert.ClientConfig("localhost"),
 		pid:   func() (int, error) { return s.Pid(), nil },
+		pop3:  s.Addr("pop3-login", "pop3"),
+		pop3s: s.Addr("pop3-login", "pop3s"),
+		smtp:  s.Addr("smtpd", "smtp"),
 	}
 }
 
@@ -202,7 +220,7 @@ func startDovecotBench(tb testing.TB, setup benchSetup, cert *testkit.Cert) *ben
 	extra := fmt.Sprintf("mail_max_userip_connections = %d\nservice imap {\n  process_limit = %d\n}\n", setup.conns, setup.conns+100)
 	d, err := peer.StartDovecot(peer.DovecotOptions{
 		Dir: dir, Users: setup.users, Password: benchPassword, Extra: extra,
-		LMTP: true, TLSCert: cert.CertFile, TLSKey: cert.KeyFile,
+		LMTP: true, POP3: true, TLSCert: cert.CertFile, TLSKey: cert.KeyFile,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -212,14 +230,40 @@ func startDovecotBench(tb testing.TB, setup benchSetup, cert *testkit.Cert) *ben
 			tb.Errorf("%v\n%s", err, d.Log())
 		}
 	})
-	return &benchServer{
+	srv := &benchServer{
 		name:  "dovecot",
 		imap:  d.IMAPAddr,
 		imaps: d.IMAPSAddr,
 		lmtp:  d.LMTPAddr,
 		tls:   cert.ClientConfig("localhost"),
 		pid:   d.Pid,
+		pop3:  d.POP3Addr,
+		pop3s: d.POP3SAddr,
 	}
+	// The SMTP figures of the Dovecot column: a private Postfix in front
+	// of it, delivering example.org by LMTP into it, when installed.
+	if _, err := exec.LookPath("postfix"); err != nil {
+		if _, err := os.Stat("/usr/sbin/postfix"); err != nil {
+			tb.Logf("postfix is not installed: no SMTP figures for Dovecot")
+			return srv
+		}
+	}
+	var rcpts []string
+	for _, u := range setup.users {
+		rcpts = append(rcpts, u+"@example.org")
+	}
+	pdir := tb.TempDir()
+	p, err := peer.StartPostfix(peer.PostfixOptions{Dir: pdir, Domain: "example.org", Recipients: rcpts, LMTPAddr: d.LMTPAddr})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			tb.Errorf("%v\n%s", err, p.Log())
+		}
+	})
+	srv.smtp = p.SMTPAddr
+	return srv
 }
 
 // benchRun runs one workload and returns its result.
@@ -257,6 +301,47 @@ func lmtpRun(tb testing.TB, addr string, rcpts []string, sessions int, d time.Du
 		to = append(to, r+"@example.org")
 	}
 	w := mustWorkload(bench.NewLMTP(bench.LMTPConfig{Addr: addr, Recipients: to, Timeout: 60 * time.Second}))
+	return benchRun(tb, w, bench.Options{Clients: sessions, Duration: d, Seed: 1})
+}
+
+// pop3Run downloads the users' mailboxes over POP3 (pop3s with useTLS)
+// and returns the result with its throughput in MB/s (10^6 octets).
+func pop3Run(tb testing.TB, s *benchServer, users []string, useTLS bool, clients int, d time.Duration) (*bench.Result, float64) {
+	cfg := bench.POP3Config{Addr: s.pop3, Users: creds(users), Timeout: 60 * time.Second}
+	if useTLS {
+		cfg.Addr, cfg.TLS = s.pop3s, s.tls
+	}
+	w := mustWorkload(bench.NewPOP3(cfg))
+	res := benchRun(tb, w, bench.Options{Clients: clients, Duration: d, Seed: 1})
+	mbs := 0.0
+	if res.Seconds > 0 {
+		mbs = float64(w.Bytes()) / 1e6 / res.Seconds
+	}
+	return res, mbs
+}
+
+// smtpRun is lmtpRun over SMTP: durable 250s on a port 25 listener.
+func smtpRun(tb testing.TB, addr string, rcpts []string, sessions int, d time.Duration) *bench.Result {
+	var to []string
+	for _, r := range rcpts {
+		to = append(to, r+"@example.org")
+	}
+	w := mustWorkload(bench.NewSMTP(bench.LMTPConfig{Addr: addr, Recipients: to, From: "bench@remote.example", Timeout: 60 * time.Second}))
+	return benchRun(tb, w, bench.Options{Clients: sessions, Duration: d, Seed: 1})
+}
+
+// smtpVisibleRun submits over SMTP and waits for each message over IMAP
+// IDLE: the whole path (smtpd, queue, LMTP, store), one user per session.
+func smtpVisibleRun(tb testing.TB, s *benchServer, users []string, sessions int, d time.Duration) *bench.Result {
+	users = users[:sessions]
+	var rcpts []string
+	for _, u := range users {
+		rcpts = append(rcpts, u+"@example.org")
+	}
+	w := mustWorkload(bench.NewVisible(bench.VisibleConfig{
+		SMTPAddr: s.smtp, IMAPAddr: s.imap, Dial: s.dial(false),
+		Users: creds(users), Rcpts: rcpts, Wait: 30 * time.Second,
+	}))
 	return benchRun(tb, w, bench.Options{Clients: sessions, Duration: d, Seed: 1})
 }
 
@@ -301,8 +386,8 @@ func idleRun(tb testing.TB, s *benchServer, users []string, n int) *bench.IdleRe
 func TestBenchWorkloads(t *testing.T) {
 	users := numbered("user", 4)
 	setup := benchSetup{
-		users: append(append(users, "dlv1", "dlv2", "vis"), "big300"),
-		big:   map[string]int{"big300": 300},
+		users: append(append(users, "dlv1", "dlv2", "vis", "e2e1", "e2e2", "pop1", "pop2"), "big300"),
+		big:   map[string]int{"big300": 300, "pop1": 40, "pop2": 40},
 		conns: 200,
 	}
 	s := startCoteBench(t, setup)
@@ -321,6 +406,10 @@ func TestBenchWorkloads(t *testing.T) {
 		{"logins tls", func() *bench.Result { return imapMix(t, s, users, bench.LoginMix(), false, true, 2, d) }, bench.OpLogin},
 		{"lmtp", func() *bench.Result { return lmtpRun(t, s.lmtp, []string{"dlv1", "dlv2"}, 2, d) }, bench.OpDeliver},
 		{"visible", func() *bench.Result { return visibleRun(t, s, "vis", d) }, bench.OpVisible},
+		{"pop3", func() *bench.Result { r, _ := pop3Run(t, s, []string{"pop1", "pop2"}, false, 2, d); return r }, bench.OpDownload},
+		{"pop3s", func() *bench.Result { r, _ := pop3Run(t, s, []string{"pop1", "pop2"}, true, 2, d); return r }, bench.OpDownload},
+		{"smtp", func() *bench.Result { return smtpRun(t, s.smtp, []string{"dlv1", "dlv2"}, 2, d) }, bench.OpDeliver},
+		{"smtp visible", func() *bench.Result { return smtpVisibleRun(t, s, []string{"e2e1", "e2e2"}, 2, d) }, bench.OpVisible},
 		{"bigmailbox", func() *bench.Result { return bigRun(t, s, "big300", 300, 5, 10*time.Second) }, bench.OpSearchSubject},
 	}
 	for _, tc := range tests {
@@ -389,7 +478,9 @@ func envInts(name string, def []int) []int {
 // directory, writes <date>.json and <date>.svg there. COTE_BENCH_SECONDS
 // sets each timed run's length (default 4), COTE_BENCH_BIG the large
 // mailbox sizes (default 10000,100000), COTE_BENCH_IDLE the idle
-// connection counts (default 100,1000,10000).
+// connection counts (default 100,1000,10000), COTE_BENCH_POP3 the messages
+// of each POP3 mailbox (default 1000). The Dovecot column's SMTP rows are a
+// private Postfix delivering by LMTP into that Dovecot.
 func BenchmarkSideBySide(b *testing.B) {
 	for b.Loop() {
 		sideBySide(b)
@@ -408,7 +499,17 @@ func sideBySide(b *testing.B) {
 	dlvUsers := numbered("dlv", 16)
 	bigSizes := envInts("COTE_BENCH_BIG", []int{10000, 100000})
 	idleSizes := envInts("COTE_BENCH_IDLE", []int{100, 1000, 10000})
+	// POP3: four users, each with the same generated mailbox of
+	// COTE_BENCH_POP3 messages (about 1 KiB each); SMTP end to end: one
+	// user per session, its INBOX watched in IDLE.
+	popUsers := numbered("pop", 4)
+	popSize := envInt("COTE_BENCH_POP3", 1000)
+	e2eUsers := numbered("e2e", 10)
 	setup := benchSetup{users: append(append(append([]string{}, mixUsers...), dlvUsers...), "vis"), big: map[string]int{}, conns: 11000}
+	setup.users = append(append(setup.users, popUsers...), e2eUsers...)
+	for _, u := range popUsers {
+		setup.big[u] = popSize
+	}
 	for _, n := range bigSizes {
 		u := "big" + strconv.Itoa(n)
 		setup.users = append(setup.users, u)
@@ -454,6 +555,13 @@ func sideBySide(b *testing.B) {
 		sink.Stop()
 	} else {
 		b.Logf("no smtp-sink ceiling: %v", err)
+	}
+	if sink, err := peer.StartSink(false); err == nil {
+		for _, n := range []int{1, 10} {
+			res := smtpRun(b, sink.Addr, dlvUsers, n, 2*time.Second)
+			cmp.Limits = append(cmp.Limits, bench.Limit{Name: fmt.Sprintf("smtp-sink (SMTP), %d sessions", n), Value: res.OpsPerSec, Unit: "msgs/s"})
+		}
+		sink.Stop()
 	}
 
 	add := func(s *benchServer, name, unit string, higher bool, v float64, errs int64) *bench.Figure {
@@ -514,6 +622,44 @@ func sideBySide(b *testing.B) {
 				f := add(s, fmt.Sprintf("lmtp durable, %d sessions", n), "msgs/s", true, res.OpsPerSec, res.ErrorCount)
 				f.Chart, f.X = "LMTP durable deliveries vs sessions", float64(n)
 			}
+			for _, useTLS := range []bool{false, true} {
+				res, mbs := pop3Run(b, s, popUsers, useTLS, len(popUsers), d)
+				name := "pop3"
+				if useTLS {
+					name = "pop3s"
+				}
+				name = fmt.Sprintf("%s download %s msgs, %d clients", name, kilo(popSize), len(popUsers))
+				logErrors(s, name, res.ErrorCount, res.ErrorSamples)
+				add(s, name+", data", "MB/s", true, mbs, res.ErrorCount)
+				for _, o := range res.PerOp {
+					if o.Name == bench.OpRetr {
+						add(s, name+", messages", "msgs/s", true, o.PerSec, res.ErrorCount)
+					}
+				}
+			}
+			if s.smtp != "" {
+				// End to end first: the acceptance runs leave a
+				// queue behind that is still being delivered.
+				for _, n := range []int{1, 10} {
+					res := smtpVisibleRun(b, s, e2eUsers, n, d)
+					name := fmt.Sprintf("smtp 250 to visible in IDLE, %d sessions", n)
+					logErrors(s, name, res.ErrorCount, res.ErrorSamples)
+					for _, o := range res.PerOp {
+						if o.Name == bench.OpVisible && o.Count > 0 {
+							add(s, name, "msgs/s", true, o.PerSec, res.ErrorCount)
+							if n == 1 {
+								add(s, "smtp 250 to visible in IDLE p50, 1 session", "ms", false, o.P50Ms, res.ErrorCount)
+							}
+						}
+					}
+				}
+				for _, n := range []int{1, 10} {
+					res := smtpRun(b, s.smtp, dlvUsers, n, d)
+					name := fmt.Sprintf("smtp durable 250s, %d sessions", n)
+					logErrors(s, name, res.ErrorCount, res.ErrorSamples)
+					add(s, name, "msgs/s", true, res.OpsPerSec, res.ErrorCount)
+				}
+			}
 			res = visibleRun(b, s, "vis", d)
 			logErrors(s, "visible", res.ErrorCount, res.ErrorSamples)
 			if p50, p99, ok := opP(res, bench.OpVisible); ok {
@@ -559,6 +705,7 @@ func sideBySide(b *testing.B) {
 	if withPeer {
 		cmp.Notes = append(cmp.Notes, "Dovecot: mail_fsync = optimized (cote's own guarantee: message and directory synced before the 250), login processes in performance mode (service_count = 0, process_min_avail = CPUs)")
 		cmp.Notes = append(cmp.Notes, "idle 10000 runs on cote only: Dovecot needs one imap process per connection")
+		cmp.Notes = append(cmp.Notes, "smtp rows, dovecot column: a private Postfix 3.7 (its own main.cf, queue and data directories) delivering by LMTP into that Dovecot; cote: smtpd -> queue -> lmtp")
 	}
 	cmp.Notes = append(cmp.Notes, fmt.Sprintf("total %.0f s", time.Since(start).Seconds()))
 	var table strings.Builder

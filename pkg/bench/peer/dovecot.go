@@ -30,6 +30,10 @@ type DovecotOptions struct {
 	Extra string
 	// LMTP adds an LMTP listener on loopback (Dovecot.LMTPAddr).
 	LMTP bool
+	// POP3 adds pop3 (Dovecot.POP3Addr) and, with TLSCert, pop3s
+	// (Dovecot.POP3SAddr) listeners; login processes in performance
+	// mode like imap-login's.
+	POP3 bool
 	// TLSCert and TLSKey, PEM files, add an imaps listener with them
 	// (Dovecot.IMAPSAddr).
 	TLSCert, TLSKey string
@@ -42,6 +46,8 @@ type Dovecot struct {
 	// IMAPSAddr and LMTPAddr are set when the options asked for them.
 	IMAPSAddr string
 	LMTPAddr  string
+	POP3Addr  string
+	POP3SAddr string
 	// PidFile holds the master's pid.
 	PidFile  string
 	HomeRoot string // homes are HomeRoot/<user>
@@ -106,7 +112,7 @@ func StartDovecot(o DovecotOptions) (*Dovecot, error) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	var ports [3]int
+	var ports [5]int
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			return nil, err
@@ -132,6 +138,16 @@ func StartDovecot(o DovecotOptions) (*Dovecot, error) {
 		// lmtp_save_to_detail_mailbox and quota stay off: a plain
 		// delivery into INBOX, as cote's lmtp does.
 		extra += fmt.Sprintf("service lmtp {\n  inet_listener lmtp {\n    address = 127.0.0.1\n    port = %d\n  }\n}\n", ports[2])
+	}
+	if o.POP3 {
+		protocols += " pop3"
+		d.POP3Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[3]))
+		pop3s := ""
+		if o.TLSCert != "" {
+			d.POP3SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[4]))
+			pop3s = fmt.Sprintf("  inet_listener pop3s {\n    address = 127.0.0.1\n    port = %d\n    ssl = yes\n  }\n", ports[4])
+		}
+		extra += fmt.Sprintf("service pop3-login {\n  inet_listener pop3 {\n    address = 127.0.0.1\n    port = %d\n  }\n%s  service_count = 0\n  process_min_avail = %d\n}\n", ports[3], pop3s, runtime.NumCPU())
 	}
 	if err := os.Chmod(o.Dir, 0o755); err != nil {
 		return nil, err
