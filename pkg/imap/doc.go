@@ -17,8 +17,14 @@
 //   - sort.go: SORT (RFC 5256, RFC 5957 DISPLAYFROM/DISPLAYTO, RFC 5267
 //     RETURN) and THREAD arguments; the charset and program after them
 //     are parsed as SEARCH's.
-//   - fetch.go: FETCH data items (RFC 9051 §6.4.5, RFC 3516 BINARY),
+//   - fetch.go: FETCH data items (RFC 9051 §6.4.5, RFC 3516 BINARY,
+//     RFC 7162 MODSEQ, RFC 8514 SAVEDATE, RFC 8474 EMAILID and THREADID),
 //     sections through message.ParseSection, partials.
+//   - condstore.go: RFC 7162's SELECT parameters (CONDSTORE, QRESYNC with
+//     known UIDs and sequence match data) and FETCH modifiers
+//     (CHANGEDSINCE, VANISHED); STORE's UNCHANGEDSINCE is in store.go and
+//     SEARCH MODSEQ, OLDER/YOUNGER (RFC 5032) and the SAVED* keys (RFC
+//     8514) in search.go.
 //   - store.go: STORE and APPEND/MULTIAPPEND arguments (RFC 3502);
 //     args.go: flags, dates, date-times, ArgError.
 //   - list.go: LIST/LSUB arguments with RFC 5258 selection and return

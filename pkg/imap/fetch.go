@@ -25,6 +25,10 @@ const (
 	FetchRFC822                  // RFC822: BODY[] that sets \Seen, answered as RFC822
 	FetchRFC822Header            // RFC822.HEADER: BODY.PEEK[HEADER], answered as RFC822.HEADER
 	FetchRFC822Text              // RFC822.TEXT: BODY[TEXT], answered as RFC822.TEXT
+	FetchModSeq                  // MODSEQ (RFC 7162 §3.1.4.1)
+	FetchSaveDate                // SAVEDATE (RFC 8514)
+	FetchEmailID                 // EMAILID (RFC 8474 §5.1)
+	FetchThreadID                // THREADID (RFC 8474 §5.2)
 )
 
 // FetchItem is one parsed FETCH data item.
@@ -71,7 +75,8 @@ var fetchAttrNames = [...]string{
 	FetchFlags: "FLAGS", FetchInternalDate: "INTERNALDATE", FetchRFC822Size: "RFC822.SIZE",
 	FetchEnvelope: "ENVELOPE", FetchBody: "BODY", FetchBodyStructure: "BODYSTRUCTURE",
 	FetchUID: "UID", FetchRFC822: "RFC822", FetchRFC822Header: "RFC822.HEADER",
-	FetchRFC822Text: "RFC822.TEXT",
+	FetchRFC822Text: "RFC822.TEXT", FetchModSeq: "MODSEQ", FetchSaveDate: "SAVEDATE",
+	FetchEmailID: "EMAILID", FetchThreadID: "THREADID",
 }
 
 // String renders the item as a client writes it (ParseFetchItems of the
@@ -118,12 +123,16 @@ var fetchSimple = map[string]FetchItem{
 	"RFC822":        {Attr: FetchRFC822},
 	"RFC822.HEADER": {Attr: FetchRFC822Header, Peek: true},
 	"RFC822.TEXT":   {Attr: FetchRFC822Text},
+	"MODSEQ":        {Attr: FetchModSeq},
+	"SAVEDATE":      {Attr: FetchSaveDate},
+	"EMAILID":       {Attr: FetchEmailID},
+	"THREADID":      {Attr: FetchThreadID},
 }
 
 // ParseFetchItems parses the data item argument of FETCH: a macro (ALL,
 // FAST, FULL; only alone, RFC 9051 §6.4.5), one item, or a list of items.
 // Duplicates are kept: the engine answers each name once. Errors are BAD
-// *ArgError. MODSEQ and the CHANGEDSINCE modifier are issue 9's.
+// *ArgError. The CHANGEDSINCE modifier is ParseFetchModifiers'.
 func ParseFetchItems(a Arg) ([]FetchItem, error) {
 	switch a.Kind {
 	case Atom:

@@ -88,7 +88,7 @@ func TestParseFetchItemsErrors(t *testing.T) {
 		{"macro in list", "(ALL)", "Unknown FETCH item ALL"},
 		{"empty list", "()", "Empty FETCH item list"},
 		{"string", `"UID"`, "Invalid FETCH items"},
-		{"modseq reserved", "MODSEQ", "Unknown FETCH item MODSEQ"},
+		{"modifier list as item", "(CHANGEDSINCE 5)", "Unknown FETCH item CHANGEDSINCE"},
 		{"bad prefix", "BODYX[]", "Unknown FETCH item"},
 		{"bad section", "BODY[HEADERS]", "Invalid section HEADERS"},
 		{"mime without part", "BODY[MIME]", "Invalid section MIME"},

@@ -34,6 +34,15 @@ const (
 	SearchSentSince           // Date: header is on or after the day Date
 	SearchLarger              // RFC822.SIZE > Size
 	SearchSmaller             // RFC822.SIZE < Size
+	// SearchModSeq: the message's modseq is >= ModSeq (RFC 7162 §3.1.5);
+	// Entry keeps the optional entry name and type as written.
+	SearchModSeq
+	SearchOlder             // internal date is at least Size seconds ago (RFC 5032)
+	SearchYounger           // internal date is at most Size seconds ago (RFC 5032)
+	SearchSavedBefore       // save date is before the day Date (RFC 8514)
+	SearchSavedOn           // save date is on the day Date
+	SearchSavedSince        // save date is on or after the day Date
+	SearchSaveDateSupported // the mailbox keeps save dates (RFC 8514 SAVEDATESUPPORTED)
 )
 
 var searchOpNames = [...]string{
@@ -42,7 +51,9 @@ var searchOpNames = [...]string{
 	SearchRecent: "RECENT", SearchHeader: "HEADER", SearchBody: "BODY", SearchText: "TEXT",
 	SearchBefore: "BEFORE", SearchOn: "ON", SearchSince: "SINCE",
 	SearchSentBefore: "SENTBEFORE", SearchSentOn: "SENTON", SearchSentSince: "SENTSINCE",
-	SearchLarger: "LARGER", SearchSmaller: "SMALLER",
+	SearchLarger: "LARGER", SearchSmaller: "SMALLER", SearchModSeq: "MODSEQ",
+	SearchOlder: "OLDER", SearchYounger: "YOUNGER", SearchSavedBefore: "SAVEDBEFORE",
+	SearchSavedOn: "SAVEDON", SearchSavedSince: "SAVEDSINCE", SearchSaveDateSupported: "SAVEDATESUPPORTED",
 }
 
 func (op SearchOp) String() string {
@@ -61,7 +72,12 @@ type SearchKey struct {
 	Field string      // SearchHeader: the field name ("From" for FROM, as written for HEADER)
 	Value string      // SearchHeader, SearchBody, SearchText: UTF-8
 	Date  time.Time   // date keys: midnight UTC of the day the client named
-	Size  int64       // SearchLarger, SearchSmaller
+	Size  int64       // SearchLarger, SearchSmaller; seconds for SearchOlder, SearchYounger
+	// ModSeq and Entry: SearchModSeq. Entry is `"/flags/\Seen" all` or
+	// "" (the store keeps one modseq per message, which RFC 7162 §3.1.5
+	// lets a server use for every entry).
+	ModSeq uint64
+	Entry  string
 }
 
 // SearchReturn holds the ESEARCH return options (RFC 4731, RFC 5182).
@@ -275,6 +291,7 @@ var flagKeys = map[string]struct {
 var dateKeys = map[string]SearchOp{
 	"BEFORE": SearchBefore, "ON": SearchOn, "SINCE": SearchSince,
 	"SENTBEFORE": SearchSentBefore, "SENTON": SearchSentOn, "SENTSINCE": SearchSentSince,
+	"SAVEDBEFORE": SearchSavedBefore, "SAVEDON": SearchSavedOn, "SAVEDSINCE": SearchSavedSince,
 }
 
 func (p *searchParser) key(depth int) (SearchKey, error) {
@@ -416,9 +433,23 @@ func (p *searchParser) key(depth int) (SearchKey, error) {
 		}
 		return SearchKey{Op: SearchUID, Set: set}, nil
 	case "MODSEQ":
-		// CONDSTORE (RFC 7162) comes with issue 9; until then the
-		// key is unknown, as the capability is not advertised.
-		return SearchKey{}, badArg("Unknown search key MODSEQ")
+		return p.modseq()
+	case "OLDER", "YOUNGER":
+		n, err := p.size(name)
+		if err != nil {
+			return SearchKey{}, err
+		}
+		if n == 0 || n > 1<<32-1 {
+			// RFC 5032: interval = 1*DIGIT, a non-zero number of seconds.
+			return SearchKey{}, badArg("Invalid interval for " + name)
+		}
+		op := SearchOlder
+		if name == "YOUNGER" {
+			op = SearchYounger
+		}
+		return SearchKey{Op: op, Size: n}, nil
+	case "SAVEDATESUPPORTED":
+		return SearchKey{Op: SearchSaveDateSupported}, nil
 	}
 	if p.rev1 {
 		switch name {
@@ -533,6 +564,21 @@ func (k SearchKey) write(b *strings.Builder) {
 		date("SENTON")
 	case SearchSentSince:
 		date("SENTSINCE")
+	case SearchSavedBefore:
+		date("SAVEDBEFORE")
+	case SearchSavedOn:
+		date("SAVEDON")
+	case SearchSavedSince:
+		date("SAVEDSINCE")
+	case SearchOlder, SearchYounger:
+		b.WriteString(k.Op.String() + " ")
+		b.WriteString(strconv.FormatInt(k.Size, 10))
+	case SearchModSeq:
+		b.WriteString("MODSEQ ")
+		if k.Entry != "" {
+			b.WriteString(k.Entry + " ")
+		}
+		b.WriteString(strconv.FormatUint(k.ModSeq, 10))
 	case SearchLarger:
 		b.WriteString("LARGER ")
 		b.WriteString(strconv.FormatInt(k.Size, 10))
@@ -573,4 +619,55 @@ func (*Writer) quoteForSearch(s string) string {
 		return b.String()
 	}
 	return "{" + strconv.Itoa(len(s)) + "+}\r\n" + s
+}
+
+// modseq parses the rest of a MODSEQ key (RFC 7162 §3.1.5):
+// [entry-name entry-type-req] mod-sequence-valzer.
+func (p *searchParser) modseq() (SearchKey, error) {
+	a, err := p.next("MODSEQ")
+	if err != nil {
+		return SearchKey{}, err
+	}
+	k := SearchKey{Op: SearchModSeq}
+	if a.Kind == String {
+		// entry-flag-name = DQUOTE "/flags/" attr-flag DQUOTE.
+		if !strings.HasPrefix(strings.ToLower(a.Value), "/flags/") || len(a.Value) == len("/flags/") || !quotable(a.Value) {
+			return SearchKey{}, badArg("Invalid MODSEQ entry name")
+		}
+		t, err := p.next("MODSEQ")
+		if err != nil {
+			return SearchKey{}, err
+		}
+		typ := strings.ToLower(t.Value)
+		if t.Kind != Atom || (typ != "priv" && typ != "shared" && typ != "all") {
+			return SearchKey{}, badArg("Invalid MODSEQ entry type")
+		}
+		k.Entry = `"` + strings.ReplaceAll(strings.ReplaceAll(a.Value, `\`, `\\`), `"`, `\"`) + `" ` + typ
+		if a, err = p.next("MODSEQ"); err != nil {
+			return SearchKey{}, err
+		}
+	}
+	if a.Kind != Atom {
+		return SearchKey{}, badArg("Invalid MODSEQ value")
+	}
+	n, ok := ParseModSeq(a.Value, true)
+	if !ok {
+		return SearchKey{}, badArg("Invalid MODSEQ value")
+	}
+	k.ModSeq = n
+	return k, nil
+}
+
+// HasModSeq reports whether the program uses MODSEQ: the results then
+// carry the highest modseq of the matches (RFC 7162 §3.1.5).
+func (k SearchKey) HasModSeq() bool {
+	if k.Op == SearchModSeq {
+		return true
+	}
+	for _, s := range k.Sub {
+		if s.HasModSeq() {
+			return true
+		}
+	}
+	return false
 }

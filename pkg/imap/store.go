@@ -20,23 +20,36 @@ type Store struct {
 	Mode   StoreMode
 	Silent bool     // .SILENT: no untagged FETCH for this session
 	Flags  []string // canonical (CanonicalFlag); may be empty for FLAGS ()
+	// UnchangedSince is the CONDSTORE modifier "(UNCHANGEDSINCE n)" (RFC
+	// 7162 §3.1.3); Conditional reports that it was given (n may be 0).
+	UnchangedSince uint64
+	Conditional    bool
 }
 
 // ParseStore parses "FLAGS[.SILENT] (flags)" or the same with flags as
-// separate atoms (RFC 9051 §9 store-att-flags allows both). A leading
-// "(UNCHANGEDSINCE n)" modifier is CONDSTORE's (RFC 7162, issue 9) and
-// refused until then.
+// separate atoms (RFC 9051 §9 store-att-flags allows both), after an
+// optional modifier list: "(UNCHANGEDSINCE n)" (RFC 7162 §3.1.3), the one
+// modifier known.
 func ParseStore(args []Arg) (Store, error) {
+	var st Store
+	if len(args) > 0 && args[0].Kind == List {
+		mods := args[0].List
+		if len(mods) != 2 || mods[0].Kind != Atom || !strings.EqualFold(mods[0].Value, "UNCHANGEDSINCE") || mods[1].Kind != Atom {
+			return Store{}, badArg("Invalid STORE modifiers")
+		}
+		n, ok := ParseModSeq(mods[1].Value, true)
+		if !ok {
+			return Store{}, badArg("Invalid UNCHANGEDSINCE value")
+		}
+		st.UnchangedSince, st.Conditional = n, true
+		args = args[1:]
+	}
 	if len(args) == 0 {
 		return Store{}, badArg("Missing STORE item")
-	}
-	if args[0].Kind == List {
-		return Store{}, badArg("STORE modifiers are not supported")
 	}
 	if args[0].Kind != Atom {
 		return Store{}, badArg("Invalid STORE item")
 	}
-	var st Store
 	item := strings.ToUpper(args[0].Value)
 	if base, ok := strings.CutSuffix(item, ".SILENT"); ok {
 		st.Silent = true

@@ -19,7 +19,8 @@ func TestParseStore(t *testing.T) {
 		{"clear", `FLAGS ()`, Store{Mode: StoreReplace, Flags: []string{}}, ""},
 		{"missing flags", `FLAGS`, Store{}, "Missing flags"},
 		{"bad item", `XFLAGS (\Seen)`, Store{}, "Invalid STORE item XFLAGS"},
-		{"modifier", `(UNCHANGEDSINCE 5) FLAGS (\Seen)`, Store{}, "STORE modifiers are not supported"},
+		{"modifier", `(UNCHANGEDSINCE 5) FLAGS (\Seen)`, Store{Mode: StoreReplace, Flags: []string{`\Seen`}, UnchangedSince: 5, Conditional: true}, ""},
+		{"bad modifier", `(CHANGEDSINCE 5) FLAGS (\Seen)`, Store{}, "Invalid STORE modifiers"},
 		{"list then junk", `FLAGS (\Seen) x`, Store{}, "Unexpected arguments"},
 		{"recent", `+FLAGS (\Recent)`, Store{}, `Invalid system flag \Recent`},
 	}

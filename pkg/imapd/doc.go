@@ -12,7 +12,25 @@
 // Config.Limits.MaxNonSync is set), 5256 (SORT, THREAD=ORDEREDSUBJECT,
 // THREAD=REFERENCES, and Dovecot's THREAD=REFS), 5957 (SORT=DISPLAY),
 // 5267 (ESORT), 9208 (QUOTA, QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE, when
-// Config.Quota), 4978 (COMPRESS=DEFLATE, when Config.Compress).
+// Config.Quota), 4978 (COMPRESS=DEFLATE, when Config.Compress), 7162
+// (CONDSTORE, QRESYNC), 5032 (WITHIN), 8514 (SAVEDATE), and 8474's
+// EMAILID and THREADID (always NIL: no thread index) FETCH items, without
+// advertising OBJECTID, which also needs a MAILBOXID the store does not
+// expose yet.
+//
+// CONDSTORE and QRESYNC (condstore.go) are always on, as in Dovecot: the
+// store gives every change a modseq and keeps expunged UIDs with theirs
+// (storage.Mailbox.ExpungedSince). A CONDSTORE-enabling command (RFC
+// 7162 §3.1: ENABLE, SELECT (CONDSTORE), FETCH MODSEQ or CHANGEDSINCE,
+// STORE UNCHANGEDSINCE, SEARCH MODSEQ, STATUS HIGHESTMODSEQ) makes the
+// FETCH responses of STORE, of a \Seen set by FETCH and of changes by
+// others carry MODSEQ, and SELECT answer [HIGHESTMODSEQ], as Dovecot
+// does; after ENABLE QRESYNC expunges are reported as VANISHED
+// (IDLE, EXPUNGE and MOVE included) and a mailbox switch says [CLOSED].
+// SELECT (QRESYNC ...) answers VANISHED (EARLIER) from the store's record
+// of expunges; when the store cannot vouch for it (an index rebuilt since
+// the client's modseq) it reports every known UID it lacks, narrowed by
+// the client's sequence match data (RFC 7162 §3.2.5.2).
 //
 // SORT and THREAD (sort.go, thread.go, subject.go, sortdata.go) read only
 // the header of each message, once: the fields they use and the parsed

@@ -3,6 +3,7 @@ package imapd
 import (
 	"bytes"
 	"errors"
+	"strconv"
 
 	"github.com/cote-mail/cote/pkg/imap"
 	"github.com/cote-mail/cote/pkg/message"
@@ -66,16 +67,32 @@ func parseFetchItems(a imap.Arg) ([]fetchItem, error) {
 // cmdFetch: FETCH and UID FETCH, RFC 9051 §6.4.5 and §6.4.9, with BINARY
 // (RFC 3516).
 func cmdFetch(s *Session, c *cmdCtx) error {
-	if len(c.args) != 2 || c.args[0].Kind != imap.Atom {
+	if (len(c.args) != 2 && len(c.args) != 3) || c.args[0].Kind != imap.Atom {
 		return bad("Invalid arguments.")
 	}
 	items, err := parseFetchItems(c.args[1])
 	if err != nil {
 		return err
 	}
+	var mods imap.FetchModifiers
+	if len(c.args) == 3 {
+		if mods, err = imap.ParseFetchModifiers(c.args[2]); err != nil {
+			return err
+		}
+		if mods.Vanished && (!c.uid || !s.qresync) {
+			// RFC 7162 §3.2.6: UID FETCH only, with QRESYNC enabled.
+			return bad("VANISHED not allowed here.")
+		}
+	}
 	uids, err := s.resolveSet(c.args[0].Value, c.uid)
 	if err != nil {
 		return err
+	}
+	items = s.condStoreItems(items, mods)
+	if mods.Vanished {
+		if err := s.fetchVanished(c.args[0].Value, mods.ChangedSince); err != nil {
+			return err
+		}
 	}
 	needPart, needRaw, setSeen, wantFlags := false, false, false, false
 	for _, it := range items {
@@ -92,6 +109,9 @@ func cmdFetch(s *Session, c *cmdCtx) error {
 		if err := c.ctx.Err(); err != nil {
 			return &ioError{errShutdown}
 		}
+		if mods.Changed && m.ModSeq <= mods.ChangedSince {
+			return nil
+		}
 		extraFlags := false
 		if setSeen && m.Flags&storage.FlagSeen == 0 {
 			if _, err := s.mbox.Store([]uint32{m.UID}, storage.StoreAdd, storage.FlagSeen, nil, 0); err != nil {
@@ -99,6 +119,12 @@ func cmdFetch(s *Session, c *cmdCtx) error {
 			}
 			m.Flags |= storage.FlagSeen
 			extraFlags = !wantFlags
+			if s.condstore {
+				// The MODSEQ answered is the one the \Seen change got.
+				if nm, err := s.mbox.Message(m.UID); err == nil {
+					m = nm
+				}
+			}
 		}
 		if err := s.fetchOne(c, m, items, needPart, needRaw, extraFlags); err != nil {
 			if isIOError(err) {
@@ -238,6 +264,20 @@ func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, need
 		case imap.FetchBinarySize:
 			sp()
 			w.WriteString(it.name + " " + itoa64(outs[i].size))
+		case imap.FetchModSeq:
+			sp()
+			w.WriteString("MODSEQ (" + strconv.FormatUint(m.ModSeq, 10) + ")")
+		case imap.FetchSaveDate:
+			sp()
+			w.WriteString(`SAVEDATE "` + saveDate(m).Format("02-Jan-2006 15:04:05 -0700") + `"`)
+		case imap.FetchEmailID:
+			sp()
+			w.WriteString("EMAILID (" + m.EmailID + ")")
+		case imap.FetchThreadID:
+			// RFC 8474 §5.2: NIL when the server keeps no thread
+			// identifiers, as Dovecot answers without a threading index.
+			sp()
+			w.WriteString("THREADID NIL")
 		default:
 			sp()
 			w.WriteString(it.name + " ")
@@ -248,6 +288,11 @@ func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, need
 		sp()
 		w.WriteString("FLAGS ")
 		s.writeFlagList(m)
+		if s.condstore && !hasItem(items, imap.FetchModSeq) {
+			// RFC 7162 §3.1: the flag change \Seen made carries its
+			// modseq, like every FETCH with flags once enabled.
+			w.WriteString(" MODSEQ (" + strconv.FormatUint(m.ModSeq, 10) + ")")
+		}
 	}
 	w.WriteString(")\r\n")
 	return nil

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cote-mail/cote/pkg/imap"
@@ -30,8 +31,12 @@ func (s *Session) mailboxArg(a imap.Arg) (string, error) {
 
 // cmdSelect: SELECT and EXAMINE, RFC 9051 §6.3.2-3.
 func cmdSelect(s *Session, c *cmdCtx) error {
-	if len(c.args) != 1 {
+	if len(c.args) == 0 {
 		return bad("Invalid arguments.")
+	}
+	params, err := s.selectParams(c)
+	if err != nil {
+		return err
 	}
 	name, err := s.mailboxArg(c.args[0])
 	if err != nil {
@@ -40,7 +45,7 @@ func cmdSelect(s *Session, c *cmdCtx) error {
 	hadMailbox := s.mbox != nil
 	// A failed SELECT leaves no mailbox selected (RFC 9051 §6.3.2).
 	s.closeMailbox()
-	if hadMailbox && s.rev2 {
+	if hadMailbox && (s.rev2 || s.qresync) {
 		s.w.WriteString("* OK [CLOSED] Previous mailbox closed.\r\n")
 	}
 	readOnly := c.name == "EXAMINE"
@@ -83,6 +88,9 @@ func cmdSelect(s *Session, c *cmdCtx) error {
 		s.w.WriteString("* LIST () " + s.sepQuoted(name) + " ")
 		s.w.AString(s.mailboxOut(name))
 		s.w.CRLF()
+	}
+	if err := s.selectCondStore(params); err != nil {
+		return err
 	}
 	if readOnly {
 		c.code = "READ-ONLY"
@@ -283,6 +291,9 @@ func (s *Session) parseStatusItems(a imap.Arg) ([]string, error) {
 		v := strings.ToUpper(it.Value)
 		switch v {
 		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED":
+		case "HIGHESTMODSEQ":
+			// RFC 7162 §3.1.2.2; a CONDSTORE-enabling item (§3.1).
+			s.enableCondStore()
 		case "RECENT":
 			if s.rev2 {
 				return nil, bad("Invalid status item RECENT.")
@@ -343,6 +354,8 @@ func (s *Session) writeStatus(name string, items []string) error {
 			s.w.WriteString(itoa(st.Deleted))
 		case "DELETED-STORAGE":
 			s.w.WriteString(itoa64(delStorage))
+		case "HIGHESTMODSEQ":
+			s.w.WriteString(strconv.FormatUint(max(st.HighestModSeq, 1), 10))
 		}
 	}
 	s.w.WriteString(")\r\n")

@@ -39,8 +39,8 @@ func cmdLogout(s *Session, c *cmdCtx) error {
 	return nil
 }
 
-// cmdEnable: RFC 5161. IMAP4rev2 is the only extension with something to
-// enable here; unknown names are ignored, as the RFC requires.
+// cmdEnable: RFC 5161 for IMAP4rev2, CONDSTORE and QRESYNC (RFC 7162);
+// unknown names are ignored, as the RFC requires.
 func cmdEnable(s *Session, c *cmdCtx) error {
 	if len(c.args) == 0 {
 		return bad("Missing capability.")
@@ -50,9 +50,18 @@ func cmdEnable(s *Session, c *cmdCtx) error {
 		if a.Kind != imap.Atom {
 			return bad("Invalid capability.")
 		}
-		if strings.EqualFold(a.Value, "IMAP4rev2") && !s.rev2 {
+		switch {
+		case strings.EqualFold(a.Value, "IMAP4rev2") && !s.rev2:
 			s.rev2 = true
 			enabled = append(enabled, "IMAP4rev2")
+		case strings.EqualFold(a.Value, "CONDSTORE") && !s.condstore:
+			s.enableCondStore()
+			enabled = append(enabled, "CONDSTORE")
+		case strings.EqualFold(a.Value, "QRESYNC") && !s.qresync:
+			// RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+			s.enableCondStore()
+			s.qresync = true
+			enabled = append(enabled, "QRESYNC")
 		}
 	}
 	s.w.WriteString("* ENABLED")

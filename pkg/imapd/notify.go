@@ -1,10 +1,12 @@
 package imapd
 
 import (
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
 
+	"github.com/cote-mail/cote/pkg/imap"
 	"github.com/cote-mail/cote/pkg/storage"
 )
 
@@ -35,8 +37,13 @@ func (s *Session) sync(force, allowExpunge bool) error {
 	if err != nil {
 		return err
 	}
-	for _, seq := range ch.Expunged {
-		s.w.WriteString("* " + itoa(seq) + " EXPUNGE\r\n")
+	if s.qresync && len(ch.ExpungedUIDs) > 0 {
+		// RFC 7162 §3.2.10: VANISHED replaces EXPUNGE.
+		s.writeVanished(imap.RangesOf(slices.Sorted(slices.Values(ch.ExpungedUIDs))), false)
+	} else {
+		for _, seq := range ch.Expunged {
+			s.w.WriteString("* " + itoa(seq) + " EXPUNGE\r\n")
+		}
 	}
 	if ch.NewKeywords {
 		s.writeFlags()
@@ -56,7 +63,7 @@ func (s *Session) sync(force, allowExpunge bool) error {
 		if seq == 0 {
 			continue
 		}
-		s.w.WriteString("* " + itoa(seq) + " FETCH (UID " + itoa(uid) + " FLAGS " + s.flagList(m) + ")\r\n")
+		s.writeFlagsFetch(m, true)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ type searchKey struct {
 	flag storage.Flags
 	uids map[uint32]bool
 	kids []*searchKey
+	mod  uint64 // MODSEQ
 }
 
 // compile turns pkg/imap's parsed program into a searchKey tree.
@@ -78,6 +80,19 @@ func (s *Session) compile(k imap.SearchKey) (*searchKey, error) {
 		out.date = time.Date(y, m, d, 0, 0, 0, 0, time.Local)
 	case imap.SearchLarger, imap.SearchSmaller:
 		out.op, out.num = k.Op.String(), k.Size
+	case imap.SearchModSeq:
+		s.enableCondStore()
+		out.op, out.mod = "MODSEQ", k.ModSeq
+	case imap.SearchOlder, imap.SearchYounger:
+		// RFC 5032: relative to the time the command runs.
+		out.op, out.date = k.Op.String(), time.Now().Add(-time.Duration(k.Size)*time.Second)
+	case imap.SearchSavedBefore, imap.SearchSavedOn, imap.SearchSavedSince:
+		out.op = k.Op.String()
+		y, m, d := k.Date.Date()
+		out.date = time.Date(y, m, d, 0, 0, 0, 0, time.Local)
+	case imap.SearchSaveDateSupported:
+		// Every message has a save date in this store (RFC 8514 §4).
+		out.op = "ALL"
 	default:
 		return nil, bad("Unsupported search key %s.", k.Op)
 	}
@@ -207,6 +222,18 @@ func (sm *searchMsg) match(k *searchKey) bool {
 		return m.Size > k.num
 	case "SMALLER":
 		return m.Size < k.num
+	case "MODSEQ":
+		return m.ModSeq >= k.mod
+	case "OLDER":
+		return !m.InternalDate.After(k.date)
+	case "YOUNGER":
+		return !m.InternalDate.Before(k.date)
+	case "SAVEDBEFORE":
+		return dayOf(saveDate(m)).Before(k.date)
+	case "SAVEDON":
+		return dayOf(saveDate(m)).Equal(k.date)
+	case "SAVEDSINCE":
+		return !dayOf(saveDate(m)).Before(k.date)
 	case "BEFORE":
 		return dayOf(m.InternalDate).Before(k.date)
 	case "ON":
@@ -260,6 +287,8 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 		ret = &imap.SearchReturn{All: true}
 	}
 	var hits []uint32 // UIDs, ascending
+	var mods []uint64 // their modseqs, when the program has MODSEQ
+	withMod := parsed.Key.HasModSeq()
 	err = s.mbox.Messages(nil, func(m storage.Message) error {
 		if err := c.ctx.Err(); err != nil {
 			return &ioError{errShutdown}
@@ -267,6 +296,9 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 		sm := &searchMsg{s: s, m: m}
 		if sm.match(prog) {
 			hits = append(hits, m.UID)
+			if withMod {
+				mods = append(mods, m.ModSeq)
+			}
 		}
 		return nil
 	})
@@ -299,6 +331,10 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 		for _, n := range nums {
 			s.w.WriteString(" " + itoa(n))
 		}
+		if withMod && len(nums) > 0 {
+			// RFC 7162 §3.1.5: the highest modseq of the matches.
+			s.w.WriteString(" (MODSEQ " + itoa64(int64(slices.Max(mods))) + ")")
+		}
 		s.w.CRLF()
 		return nil
 	}
@@ -323,6 +359,22 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 	}
 	if ret.Count {
 		s.w.WriteString(" COUNT " + strconv.Itoa(len(nums)))
+	}
+	if withMod && len(nums) > 0 {
+		// RFC 7162 §3.1.10 (ESEARCH): the highest modseq of the
+		// messages returned: MIN and MAX alone return only those.
+		var hi uint64
+		if ret.All || ret.Count {
+			hi = slices.Max(mods)
+		} else {
+			if ret.Min {
+				hi = mods[0]
+			}
+			if ret.Max {
+				hi = max(hi, mods[len(mods)-1])
+			}
+		}
+		s.w.WriteString(" MODSEQ " + strconv.FormatUint(hi, 10))
 	}
 	s.w.CRLF()
 	return nil

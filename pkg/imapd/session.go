@@ -122,6 +122,10 @@ type Session struct {
 	mboxName string
 	// z compresses the output after COMPRESS DEFLATE (compress.go).
 	z *deflateWriter
+	// condstore is set once a CONDSTORE-enabling command ran (RFC 7162
+	// §3.1): FETCH responses then carry MODSEQ; qresync by ENABLE
+	// QRESYNC (§3.2.3): VANISHED replaces EXPUNGE (condstore.go).
+	condstore, qresync bool
 }
 
 // flushReader flushes the pending responses before it reads from the
@@ -340,6 +344,8 @@ func (s *Session) capabilities() []string {
 	caps = append(caps, "BINARY", "MULTIAPPEND",
 		// Always on, as in Dovecot.
 		"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "THREAD=REFS")
+	// Always on, as in Dovecot: the store keeps modseqs and expunged UIDs.
+	caps = append(caps, "CONDSTORE", "QRESYNC", "WITHIN", "SAVEDATE")
 	if s.cfg.Quota {
 		caps = append(caps, "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")
 	}

@@ -51,7 +51,14 @@ func cmdStore(s *Session, c *cmdCtx) error {
 	if len(uids) == 0 {
 		return nil
 	}
-	if _, err := s.mbox.Store(uids, op, flags, kws, 0); err != nil {
+	if st.Conditional {
+		s.enableCondStore()
+	}
+	var failed []uint32
+	if st.Conditional && st.UnchangedSince == 0 {
+		// RFC 7162 §3.1.3: UNCHANGEDSINCE 0 fails for every message.
+		failed = uids
+	} else if failed, err = s.mbox.Store(uids, op, flags, kws, st.UnchangedSince); err != nil {
 		return err
 	}
 	if s.mbox.KeywordsChanged() {
@@ -59,10 +66,13 @@ func cmdStore(s *Session, c *cmdCtx) error {
 		// keyword.
 		s.writeFlags()
 	}
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	if s.condstore {
+		return s.storeResult(c, uids, failed, silent)
+	}
 	if silent {
 		return nil
 	}
-	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
 	return s.mbox.Messages(uids, func(m storage.Message) error {
 		seq := s.mbox.Seq(m.UID)
 		s.w.WriteString("* " + itoa(seq) + " FETCH (")
