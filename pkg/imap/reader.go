@@ -169,7 +169,7 @@ var (
 
 // Reader reads client commands from one connection.
 type Reader struct {
-	br  *bufio.Reader
+	br  *inBuf
 	lim Limits
 	// Continue is called for every synchronizing literal within the
 	// limits, before its data is read; it must send the continuation
@@ -196,7 +196,7 @@ type Reader struct {
 
 // NewReader returns a Reader over r with the given limits.
 func NewReader(r io.Reader, lim Limits) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, readChunk), lim: lim.withDefaults()}
+	return &Reader{br: newInBuf(r), lim: lim.withDefaults()}
 }
 
 func (lim Limits) withDefaults() Limits {
@@ -266,6 +266,12 @@ func (r *Reader) Pipelined() bool {
 // LF, which real clients send and Dovecot accepts). The slice is valid
 // until the next read.
 func (r *Reader) readLine() ([]byte, error) {
+	if cap(r.buf) > readChunk {
+		// A long line grew the assembly buffer (up to MaxLine): let it
+		// go rather than keep it for the life of the session, which
+		// mostly waits here for its next short command (or in IDLE).
+		r.buf = nil
+	}
 	r.buf = r.buf[:0]
 	for {
 		chunk, err := r.br.ReadSlice('\n')

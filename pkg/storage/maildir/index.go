@@ -233,8 +233,23 @@ func (s *state) bump(ms uint64) {
 	}
 }
 
-func encMessage(m *msg) []byte {
-	var e encoder
+func encMessage(m *msg) []byte { return appendMessage(nil, m) }
+
+// msgRecLen is the length of m's framed record (appendMessage).
+func msgRecLen(m *msg) int {
+	n := 8 + 1 + 4 + 4 + len(m.base) + 4 + len(m.name) + 4 + 4 + 5*8
+	if m.guid != "" {
+		n += 4 + len(m.guid)
+	}
+	return n
+}
+
+// appendMessage appends m's framed record to dst: a snapshot or a scan
+// of 100,000 messages encodes them into one reused buffer, not one
+// allocation each.
+func appendMessage(dst []byte, m *msg) []byte {
+	e := encoder{b: dst}
+	start := e.open(recMessage)
 	e.u32(m.uid)
 	e.str(m.base)
 	e.str(m.name)
@@ -255,22 +270,30 @@ func encMessage(m *msg) []byte {
 	if m.guid != "" {
 		e.str(m.guid)
 	}
-	return frame(recMessage, e.b)
+	return e.close(start)
 }
 
-func encExpunge(uid uint32, ms uint64) []byte {
-	var e encoder
+func encExpunge(uid uint32, ms uint64) []byte { return appendExpunge(nil, uid, ms) }
+
+func appendExpunge(dst []byte, uid uint32, ms uint64) []byte {
+	e := encoder{b: dst}
+	start := e.open(recExpunge)
 	e.u32(uid)
 	e.u64(ms)
-	return frame(recExpunge, e.b)
+	return e.close(start)
 }
 
 func encCache(uid uint32, field string, data []byte) []byte {
-	var e encoder
+	return appendCache(nil, uid, field, data)
+}
+
+func appendCache(dst []byte, uid uint32, field string, data []byte) []byte {
+	e := encoder{b: dst}
+	start := e.open(recCache)
 	e.u32(uid)
 	e.str(field)
 	e.bytes(data)
-	return frame(recCache, e.b)
+	return e.close(start)
 }
 
 func encKeywords(kws []string) []byte {
@@ -316,25 +339,53 @@ func frame(typ byte, p []byte) []byte {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// snapshot encodes the whole state as records.
+// open starts a framed record of type typ at the end of e.b (the frame()
+// layout, length and CRC filled in by close) and returns its offset.
+func (e *encoder) open(typ byte) int {
+	start := len(e.b)
+	e.b = append(e.b, 0, 0, 0, 0, 0, 0, 0, 0, typ)
+	return start
+}
+
+// close completes the record opened at start.
+func (e *encoder) close(start int) []byte {
+	rec := e.b[start:]
+	binary.LittleEndian.PutUint32(rec[0:], uint32(len(rec)-8))
+	binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], castagnoli))
+	return e.b
+}
+
+// snapshot encodes the whole state as records, streamed to w through one
+// reused record buffer: the snapshot of a large mailbox is never whole
+// in memory.
 func (s *state) snapshot(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	bw.Write(encState(s))
 	bw.Write(encKeywords(s.keywords))
 	bw.Write(encDirs(s.dirs))
+	var buf []byte
 	for _, e := range s.expunged {
-		bw.Write(encExpunge(e.uid, e.modseq))
+		buf = appendExpunge(buf[:0], e.uid, e.modseq)
+		bw.Write(buf)
 	}
+	var fields []string
 	for _, uid := range s.sortedUIDs() {
 		m := s.msgs[uid]
-		bw.Write(encMessage(m))
-		fields := make([]string, 0, len(m.cache))
+		buf = appendMessage(buf[:0], m)
+		bw.Write(buf)
+		if len(m.cache) == 0 {
+			continue
+		}
+		fields = fields[:0]
 		for f := range m.cache {
 			fields = append(fields, f)
 		}
 		sort.Strings(fields)
 		for _, f := range fields {
-			bw.Write(encCache(uid, f, m.cache[f]))
+			buf = appendCache(buf[:0], uid, f, m.cache[f])
+			if _, err := bw.Write(buf); err != nil {
+				return err
+			}
 		}
 	}
 	return bw.Flush()
@@ -389,7 +440,69 @@ func readRecords(s *state, b []byte, strict bool) (int, error) {
 	return off, nil
 }
 
-// writeSnapshot writes the snapshot of s with generation gen atomically.
+// errCorrupt marks a snapshot that cannot be used (the index is then
+// rebuilt), as opposed to an I/O error.
+type errCorrupt struct{ err error }
+
+func (e errCorrupt) Error() string { return e.err.Error() }
+
+// loadSnapshot decodes the snapshot f record by record through one
+// buffered reader and one reused record buffer: a large mailbox's
+// snapshot is never whole in memory beside the state decoded from it.
+func loadSnapshot(f io.Reader) (*state, uint64, error) {
+	br := bufio.NewReaderSize(f, 1<<16)
+	var fh [headerLen]byte
+	if _, err := io.ReadFull(br, fh[:]); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, 0, errCorrupt{errors.New("bad index header")}
+		}
+		return nil, 0, err
+	}
+	gen, err := parseHeader(fh[:])
+	if err != nil {
+		return nil, 0, errCorrupt{err}
+	}
+	st := newState()
+	var rec []byte
+	off := headerLen
+	for {
+		if _, err := io.ReadFull(br, fh[:8]); err != nil {
+			if err == io.EOF {
+				return st, gen, nil
+			}
+			if err == io.ErrUnexpectedEOF {
+				return nil, 0, errCorrupt{fmt.Errorf("index corrupt at offset %d", off)}
+			}
+			return nil, 0, err
+		}
+		n := int(binary.LittleEndian.Uint32(fh[0:]))
+		sum := binary.LittleEndian.Uint32(fh[4:])
+		if n < 1 || n > maxRecord {
+			return nil, 0, errCorrupt{fmt.Errorf("index corrupt at offset %d", off)}
+		}
+		if cap(rec) < n {
+			rec = make([]byte, n)
+		}
+		rec = rec[:n]
+		if _, err := io.ReadFull(br, rec); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return nil, 0, errCorrupt{fmt.Errorf("index corrupt at offset %d", off)}
+			}
+			return nil, 0, err
+		}
+		if crc32.Checksum(rec, castagnoli) != sum {
+			return nil, 0, errCorrupt{fmt.Errorf("index corrupt at offset %d", off)}
+		}
+		// apply copies what it keeps (strings, cache data) out of rec.
+		if err := st.apply(rec[0], rec[1:]); err != nil {
+			return nil, 0, errCorrupt{err}
+		}
+		off += 8 + n
+	}
+}
+
+// writeSnapshot writes the snapshot of s with generation gen atomically:
+// streamed through a buffer to a temporary file, fsynced, renamed.
 func writeSnapshot(dir string, s *state, gen uint64) error {
 	f, err := os.CreateTemp(dir, indexName+".tmp*")
 	if err != nil {
@@ -405,8 +518,14 @@ func writeSnapshot(dir string, s *state, gen uint64) error {
 		f.Close()
 		return err
 	}
-	// The snapshot is an accelerator: a crash that loses it costs a
-	// rebuild, never mail, so it is not fsynced.
+	// The snapshot is an accelerator (a lost one costs a rebuild, never
+	// mail), but a rename that reaches the disk before the data would
+	// leave an empty snapshot in place of a good one, and with it a
+	// rebuild of the whole mailbox on the next open.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
 	if err := f.Close(); err != nil {
 		return err
 	}
