@@ -26,6 +26,12 @@
 // The Job travels as JSON in an environment variable, the message on
 // stdin (the spool fd itself), the outcome as one JSON line on stdout.
 //
+// Delivered is the resume check of lmtp: whether a message is already
+// in the mailbox delivery would pick (or INBOX) among the messages saved
+// since a time, compared byte for byte after the trace fields; it scans
+// newest first and stops at the first older SAVEDATE, so its cost is the
+// mail saved since then.
+//
 // Sieve (not implemented) hooks in through Deliverer.Sieve, which is nil.
 //
 // Settings (Dovecot's names and defaults): recipient_delimiter,

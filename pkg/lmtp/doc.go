@@ -47,6 +47,20 @@
 //     nothing in any Maildir: the message is spooled to an unlinked
 //     file first and the store sees only complete messages.
 //
+// Resume (the queue's crash recovery, pkg/queue doc.go "the duplicate
+// window"): DSN is advertised only to a unix-socket peer whose
+// SO_PEERCRED uid is mail_owner or root, because its only use here is as
+// the channel of the queue's resume signal, MAIL FROM
+// ENVID=cote-resume.<queue id>.<unix seconds>; lmtp generates no DSNs,
+// and a client that saw DSN (Postfix) would leave success notices to it.
+// Other peers get no DSN, so go-smtp refuses their ENVID/NOTIFY/ORCPT.
+// With the signal, and the queue ID present in the message header (the
+// smtpd or pickup Received field), each in-process recipient whose
+// mailbox already holds the message (delivery.Delivered: saved since that
+// second, same bytes after the trace fields) gets 250 2.0.0 "already
+// delivered" and nothing is stored; a failed check delivers (a duplicate
+// beats a loss). Recipients delivered by the root helper are not checked.
+//
 // Recipient names: the address is passed to the userdb as written in RCPT
 // (local@domain), with the detail after recipient_delimiter removed, as
 // Dovecot's lmtp does; auth applies auth_username_format to it.

@@ -73,6 +73,9 @@ type Server struct {
 	// without userdb ids when the service runs as root.
 	mailUID, mailGID int
 	seq              atomic.Uint64
+	// resumeUIDs are the peers whose resume signal is honoured: mail_owner
+	// (the queue) and root.
+	resumeUIDs map[uint32]bool
 
 	master *authproto.MasterConn // one auth-userdb connection shared by all sessions
 }
@@ -100,6 +103,14 @@ func New(settingsCfg *settings.Config, cfg Config) (*Server, error) {
 		master: authproto.NewMasterConn(cfg.Userdb),
 		dlv:    &delivery.Deliverer{Options: opts, Drivers: cfg.Drivers, Log: cfg.Log},
 		uid:    os.Geteuid(), gid: os.Getegid(), check: os.Getenv(ipc.EnvNoPrivsep) != "1",
+		resumeUIDs: map[uint32]bool{0: true},
+	}
+	// mail_owner need not exist where no queue runs: then only root may
+	// send the resume signal.
+	if u, err := user.Lookup(settingsCfg.Root.Get("mail_owner")); err == nil {
+		if id, err := strconv.ParseUint(u.Uid, 10, 32); err == nil {
+			s.resumeUIDs[uint32(id)] = true
+		}
 	}
 	if s.uid == 0 && s.check {
 		// Running as root (service lmtp { user = root }): every
@@ -134,10 +145,18 @@ func (s *Server) Handle(ctx context.Context, conn net.Conn, _ *service.Listener)
 	if ra := conn.RemoteAddr(); ra != nil && ra.String() != "" && ra.String() != "@" {
 		log = log.With(zap.String("remote", ra.String()))
 	}
+	trusted := false
+	if uid, ok := peerUID(conn); ok && s.resumeUIDs[uid] {
+		trusted = true
+	}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &session{s: s, c: c, ctx: ctx, id: id, log: log}, nil
+		return &session{s: s, c: c, ctx: ctx, id: id, log: log, trusted: trusted}, nil
 	}))
 	srv.LMTP = true
+	// DSN is offered to the queue only, as the channel of its resume
+	// signal (MAIL FROM ENVID, see resume.go): lmtp generates no DSNs, and
+	// a client that saw DSN would leave success notices to it.
+	srv.EnableDSN = trusted
 	srv.Domain = s.dlv.Options.Hostname
 	srv.MaxMessageBytes = s.maxSize
 	srv.MaxLineLength = maxLineLength
@@ -213,6 +232,10 @@ type session struct {
 	from  string
 	size  int64 // MAIL FROM SIZE=, 0 when not given
 	rcpts []*recipient
+	// trusted is a peer (mail_owner, root) whose resume signal counts;
+	// resume is that signal for the current transaction, nil without.
+	trusted bool
+	resume  *resumeSignal
 	// users caches the userdb answers of this transaction by lookup
 	// name: recipients sharing a user (user+a, user+b) cost one lookup.
 	users map[string]userdbEntry
@@ -229,6 +252,7 @@ func (ss *session) Reset() {
 	ss.size = 0
 	ss.rcpts = nil
 	ss.users = nil
+	ss.resume = nil
 }
 
 func (ss *session) Logout() error { return nil }
@@ -236,8 +260,12 @@ func (ss *session) Logout() error { return nil }
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.from = from
 	ss.size = 0
+	ss.resume = nil
 	if opts != nil {
 		ss.size = opts.Size
+		if ss.trusted {
+			ss.resume = parseResume(opts.EnvelopeID)
+		}
 	}
 	ss.rcpts = nil
 	ss.users = nil
@@ -385,7 +413,11 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		mailbox, err := delivery.RunHelper(ss.s.cfg.Helper, rc.cred, job, spool)
 		ss.report(status, rc, mailbox, size, err)
 	}
-	ss.s.dlv.DeliverAll(local, delivery.Message{R: spool, Size: size}, func(i int, mailbox string, err error) {
+	msg := delivery.Message{R: spool, Size: size}
+	if ss.resume != nil {
+		local, localRcpts = ss.skipDelivered(status, local, localRcpts, msg)
+	}
+	ss.s.dlv.DeliverAll(local, msg, func(i int, mailbox string, err error) {
 		ss.report(status, localRcpts[i], mailbox, size, err)
 	})
 	return nil

@@ -277,9 +277,43 @@ func (m *msg) setStatus(i int, st RcptStatus) error {
 		return err
 	}
 	m.mu.Lock()
+	st.Attempt = m.q.Progress.Rcpts[i].Attempt
 	m.q.Progress.Rcpts[i] = st
 	m.mu.Unlock()
 	return nil
+}
+
+// startAttempt appends an "attempt" record for recipients idx before their LMTP transaction
+// and returns the resume bound: the first attempt of any of them, zero when none had one.
+// The record is written without fsync (the hot path pays one write, no sync): a crash of the
+// process keeps it in the page cache; a power loss may lose it together with the outcome,
+// and then the recipient is delivered again without the check (a duplicate, never a loss).
+// A write error is the same case and only logged by the caller.
+func (m *msg) startAttempt(now time.Time, idx []int) (time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var since time.Time
+	for _, i := range idx {
+		if a := m.q.Progress.Rcpts[i].Attempt; !a.IsZero() && (since.IsZero() || a.Before(since)) {
+			since = a
+		}
+	}
+	if m.werr != nil {
+		return since, m.werr
+	}
+	if _, err := m.l.f.Seek(0, io.SeekEnd); err != nil {
+		return since, err
+	}
+	if _, err := m.l.f.WriteString(recordAttempt(now, idx)); err != nil {
+		// A partial record is cut at the next parse (no final newline) and the next
+		// record() starts after it; record's own error handling covers the rest.
+		m.werr = err
+		return since, err
+	}
+	for _, i := range idx {
+		m.q.Progress.Rcpts[i].markAttempt(now)
+	}
+	return since, nil
 }
 
 func (d *Daemon) process(id string) {

@@ -528,3 +528,49 @@ func TestLMTPConnectionReuse(t *testing.T) {
 		t.Fatalf("%d deliveries after a dead pooled connection", n)
 	}
 }
+
+// TestResumeSignal: a recipient whose LMTP transaction started (an attempt record) without a
+// recorded outcome is delivered with the resume ENVID bounded by that first attempt; a first
+// attempt carries none, and the sender's DSN parameters never go to lmtp.
+func TestResumeSignal(t *testing.T) {
+	tests := []struct {
+		name    string
+		records func(id string, now time.Time) string // appended before the run, as by a dead daemon
+		want    func(id string, now time.Time) string
+	}{
+		{"first attempt", func(string, time.Time) string { return "" }, func(string, time.Time) string { return "" }},
+		{"attempt without outcome", func(_ string, now time.Time) string {
+			return recordAttempt(now.Add(-time.Hour), []int{0, 1})
+		}, func(id string, now time.Time) string { return ResumeEnvID(id, now.Add(-time.Hour)) }},
+		{"first attempt kept over a later one", func(_ string, now time.Time) string {
+			return recordAttempt(now.Add(-2*time.Hour), []int{1}) +
+				recordDone(1, RcptStatus{State: Pending, Time: now, Status: "4.4.2", MTA: "lmtp", Diag: "no LMTP reply"}) +
+				recordAttempt(now.Add(-time.Hour), []int{0, 1})
+		}, func(id string, now time.Time) string { return ResumeEnvID(id, now.Add(-2*time.Hour)) }},
+		{"attempt cut by the crash", func(_ string, now time.Time) string { return "attempt 12" },
+			func(string, time.Time) string { return "" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, false, nil)
+			id := h.submit("s@example.org", "a@local.test", "b@local.test")
+			f, err := os.OpenFile(h.s.path(DirActive, id), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString(tc.records(id, h.now))
+			f.Close()
+			h.run(id)
+			got := h.lmtp.deliveries()
+			if len(got) != 1 || strings.Join(got[0].Rcpts, ",") != "a@local.test,b@local.test" {
+				t.Fatalf("deliveries %+v", got)
+			}
+			if want := tc.want(id, h.now); got[0].EnvID != want {
+				t.Errorf("ENVID %q, want %q", got[0].EnvID, want)
+			}
+			if h.where(id) != "" {
+				t.Fatalf("message in %q", h.where(id))
+			}
+		})
+	}
+}

@@ -31,22 +31,40 @@
 //	done|fail|defer|bounced <rcpt index> <unix ns> <status> <mta> <diagnostic>
 //	next <unix ns> <attempts>
 //	warned
+//	attempt <unix ns> <rcpt index,rcpt index,...>   an LMTP transaction started (not fsynced)
 //
 // Every field is one token: bytes <= ' ', '%' and DEL are written %XX and the empty string is
-// "-". Records are appended and fsynced before the daemon moves on, so a recipient recorded
-// done is never delivered again after a crash; a record cut short by a crash (no final
-// newline) is ignored and truncated by the next writer. State only moves forward: pending
+// "-". Records are appended and fsynced before the daemon moves on (attempt records are not
+// synced: see the duplicate window), so a recipient recorded done is never delivered again
+// after a crash; a record cut short by a crash (no final newline) is ignored and truncated by
+// the next writer. State only moves forward: pending
 // (defer records only refresh the last error) -> done, or -> fail -> bounced (the bounce for
 // it was committed to the spool). A file is finished and removed when no recipient is pending
 // or failed. A file that does not parse is moved to corrupt/.
 //
 // The duplicate window: an outcome is recorded after the reply that carries it, so a recipient
-// whose delivery was in flight when the daemon died is delivered again after the restart. lmtp
-// finishes a transaction whose data it read even when the queue is gone, so one crash can
-// duplicate at most default_destination_concurrency_limit local messages (Postfix has the same
-// window; test/e2e TestMTACrash measures it). Closing it needs lmtp's cooperation (a
-// per-user record of delivered queue ID + recipient that the queue asks lmtp to check when it
-// resumes a recipient it had started); it is not built.
+// whose delivery was in flight when the daemon died would be delivered again after the
+// restart (lmtp finishes a transaction whose data it read even when the queue is gone;
+// Postfix has this window). Local delivery closes it with lmtp's cooperation. Before each
+// LMTP transaction the daemon appends "attempt <unix ns> <rcpt index,...>" for its
+// recipients, written but not fsynced: the hot path pays one write and no sync. A killed
+// process leaves the record in the page cache, so it survives; a power loss may lose it
+// together with the outcome, and the recipient is then delivered again unchecked (a
+// duplicate, never a loss). A recipient that has an attempt (the first one counts: a
+// transaction whose reply was lost may have stored the message, so the bound never moves
+// later) is delivered in resume mode: MAIL FROM carries ENVID=cote-resume.<queue id>.<unix
+// seconds of that attempt> (ResumeEnvID). lmtp offers DSN only to a peer whose SO_PEERCRED
+// uid is mail_owner or root, as the channel of this signal, so no other client can make it
+// skip a delivery; the sender's own DSN parameters are not sent over LMTP (the queue reports
+// local success itself). For each recipient lmtp then looks, in the mailbox delivery would
+// pick (and INBOX), at the messages saved since that second, newest first, for one whose
+// bytes end with this message (which carries the queue ID in its smtpd or pickup
+// Received field) and answers 250 "already delivered" without storing it again. Not
+// covered: recipients lmtp delivers through the root helper (its store is not opened as
+// root), a copy moved or expunged by a client before the resume, bounces and other mail
+// the queue generates (they carry no queue ID Received field), and SMTP relay (a remote
+// server has no such check; Postfix's window remains there). test/e2e TestMTACrash asserts
+// exactly-once local delivery across a kill of the queue.
 //
 // # Crash safety of Commit
 //

@@ -43,6 +43,7 @@ type delivered struct {
 	Rcpts []string
 	Data  string
 	TLS   bool
+	EnvID string // MAIL FROM ENVID (the resume signal for LMTP)
 }
 
 func (f *fakeMTA) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
@@ -71,14 +72,18 @@ func (f *fakeMTA) deliveries() []delivered {
 type fakeSession struct {
 	f     *fakeMTA
 	from  string
+	envID string
 	rcpts []string
 	c     *gosmtp.Conn
 }
 
 func (s *fakeSession) Reset()        { s.from, s.rcpts = "", nil }
 func (s *fakeSession) Logout() error { return nil }
-func (s *fakeSession) Mail(from string, _ *gosmtp.MailOptions) error {
-	s.from = from
+func (s *fakeSession) Mail(from string, o *gosmtp.MailOptions) error {
+	s.from, s.envID = from, ""
+	if o != nil {
+		s.envID = o.EnvelopeID
+	}
 	return nil
 }
 func (s *fakeSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
@@ -126,7 +131,7 @@ func (s *fakeSession) LMTPData(r io.Reader, st gosmtp.StatusCollector) error {
 		}
 	}
 	if len(ok) > 0 {
-		s.f.got = append(s.f.got, delivered{From: s.from, Rcpts: ok, Data: string(b)})
+		s.f.got = append(s.f.got, delivered{From: s.from, Rcpts: ok, Data: string(b), EnvID: s.envID})
 	}
 	s.f.mu.Unlock()
 	if s.f.arrived != nil && len(ok) > 0 {
@@ -154,6 +159,7 @@ func startLMTP(t *testing.T, f *fakeMTA) string {
 	s := gosmtp.NewServer(f)
 	s.LMTP = true
 	s.Domain = "lmtp.test"
+	s.EnableDSN = true // as cote's lmtp offers it to the queue: the resume signal's channel
 	go s.Serve(l)
 	t.Cleanup(func() { s.Close() })
 	return p

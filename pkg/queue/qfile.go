@@ -52,6 +52,10 @@ type RcptStatus struct {
 	Status string // enhanced status code, e.g. "5.1.1"
 	Diag   string // the remote reply or local reason
 	MTA    string // the host that answered ("" when none)
+	// Attempt is when the first LMTP transaction for this recipient started (an "attempt"
+	// record); zero when none did. Later LMTP transactions ask lmtp to skip the recipient
+	// if the message is already in its mailbox (see doc.go, the duplicate window).
+	Attempt time.Time
 }
 
 // Progress is everything appended after the body.
@@ -295,6 +299,22 @@ func (q *QFile) applyRecord(l string) error {
 	case "warned":
 		q.Progress.Warned = true
 		return nil
+	case "attempt":
+		if len(f) != 3 {
+			return bad
+		}
+		ns, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return bad
+		}
+		for _, w := range strings.Split(f[2], ",") {
+			i, err := strconv.Atoi(w)
+			if err != nil || i < 0 || i >= len(q.Progress.Rcpts) {
+				return bad
+			}
+			q.Progress.Rcpts[i].markAttempt(time.Unix(0, ns))
+		}
+		return nil
 	}
 	st, ok := wordState(f[0])
 	if !ok || len(f) != 6 {
@@ -319,8 +339,26 @@ func (q *QFile) applyRecord(l string) error {
 	if cur == Delivered || cur == Bounced || (cur == Failed && st == Pending) {
 		return nil
 	}
-	q.Progress.Rcpts[i] = RcptStatus{State: st, Time: time.Unix(0, ns), Status: vals[0], MTA: vals[1], Diag: vals[2]}
+	q.Progress.Rcpts[i] = RcptStatus{State: st, Time: time.Unix(0, ns), Status: vals[0], MTA: vals[1], Diag: vals[2], Attempt: q.Progress.Rcpts[i].Attempt}
 	return nil
+}
+
+// markAttempt records that an LMTP transaction for the recipient started at t; the first one
+// is kept: a transaction whose reply was lost (a connection cut after the data, recorded as a
+// deferral) may have stored the message, so the bound of the resume check never moves later.
+func (r *RcptStatus) markAttempt(t time.Time) {
+	if r.Attempt.IsZero() {
+		r.Attempt = t
+	}
+}
+
+// recordAttempt is the "attempt" record for recipients idx.
+func recordAttempt(t time.Time, idx []int) string {
+	ws := make([]string, len(idx))
+	for k, i := range idx {
+		ws[k] = strconv.Itoa(i)
+	}
+	return "attempt " + strconv.FormatInt(t.UnixNano(), 10) + " " + strings.Join(ws, ",") + "\n"
 }
 
 // Body returns a reader over the message bytes of a file held in r.

@@ -57,9 +57,16 @@ func rcptOptions(r Recipient) *gosmtp.RcptOptions {
 
 // transaction runs MAIL, RCPT for each recipient (duplicates of one address once), DATA on
 // an open client and returns per-recipient results.
-func (d *Daemon) transaction(c *gosmtp.Client, m *msg, idx []int, mta string, lmtp bool) []result {
+//
+// For LMTP, resume is the ENVID the queue's resume signal rides on ("" for none) and the
+// sender's DSN parameters are not sent: lmtp offers DSN to the queue only as that channel
+// (pkg/lmtp), and the queue itself reports success for local deliveries.
+func (d *Daemon) transaction(c *gosmtp.Client, m *msg, idx []int, mta string, lmtp bool, resume string) []result {
 	env := m.q.Env
 	opts := mailOptions(env, m.q.BodySize)
+	if lmtp {
+		opts.EnvelopeID, opts.Return = resume, ""
+	}
 	if ok, _ := c.Extension("SMTPUTF8"); opts.UTF8 && !ok {
 		if !lmtp {
 			// RFC 6531 3.2: no downgrade here; the message cannot go to this server.
@@ -90,7 +97,11 @@ func (d *Daemon) transaction(c *gosmtp.Client, m *msg, idx []int, mta string, lm
 			continue
 		}
 		sent[addr] = len(out)
-		if err := c.Rcpt(addr, rcptOptions(env.Rcpts[i])); err != nil {
+		ropts := rcptOptions(env.Rcpts[i])
+		if lmtp {
+			ropts = nil
+		}
+		if err := c.Rcpt(addr, ropts); err != nil {
 			r := replyResult(err, mta)
 			r.idx = i
 			out = append(out, r)
@@ -174,9 +185,28 @@ func (d *Daemon) deliverLMTP(m *msg, idx []int) []result {
 	if err != nil {
 		return allResults(idx, replyResult(err, mta))
 	}
-	res := d.transaction(c, m, idx, mta, true)
+	since, err := m.startAttempt(d.cfg.Now(), idx)
+	if err != nil {
+		d.lmtpRelease(c)
+		return allResults(idx, result{temp: true, status: "4.3.0", mta: mta, diag: "recording the attempt: " + err.Error()})
+	}
+	resume := ""
+	if !since.IsZero() {
+		resume = ResumeEnvID(m.id, since)
+	}
+	res := d.transaction(c, m, idx, mta, true, resume)
 	d.lmtpRelease(c)
 	return res
+}
+
+// ResumeEnvPrefix starts the MAIL FROM ENVID by which the queue asks lmtp to skip the
+// recipients that already hold the message; lmtp honours it only from mail_owner or root.
+const ResumeEnvPrefix = "cote-resume."
+
+// ResumeEnvID is the resume ENVID for queue message id whose first LMTP attempt started at
+// since: "cote-resume.<queue id>.<unix seconds>" (pkg/lmtp parses it; it imports no queue).
+func ResumeEnvID(id string, since time.Time) string {
+	return ResumeEnvPrefix + id + "." + strconv.FormatInt(since.Unix(), 10)
 }
 
 // lmtpClient returns an idle LMTP connection that still answers NOOP, or a new one: the
@@ -330,7 +360,7 @@ func (d *Daemon) deliverSMTP(m *msg, idx []int, domain string) []result {
 				last = fail
 				continue
 			}
-			out := d.transaction(c, m, idx, mta, false)
+			out := d.transaction(c, m, idx, mta, false, "")
 			c.Quit()
 			c.Close()
 			return out
