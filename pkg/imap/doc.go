@@ -18,8 +18,9 @@
 //     RETURN) and THREAD arguments; the charset and program after them
 //     are parsed as SEARCH's.
 //   - fetch.go: FETCH data items (RFC 9051 §6.4.5, RFC 3516 BINARY,
-//     RFC 7162 MODSEQ, RFC 8514 SAVEDATE, RFC 8474 EMAILID and THREADID),
-//     sections through message.ParseSection, partials.
+//     RFC 7162 MODSEQ, RFC 8514 SAVEDATE, RFC 8474 EMAILID and THREADID,
+//     RFC 8970 PREVIEW with its (LAZY) modifier: preview.go), sections
+//     through message.ParseSection, partials.
 //   - condstore.go: RFC 7162's SELECT parameters (CONDSTORE, QRESYNC with
 //     known UIDs and sequence match data) and FETCH modifiers
 //     (CHANGEDSINCE, VANISHED); STORE's UNCHANGEDSINCE is in store.go and
@@ -31,6 +32,8 @@
 //     options and LIST-STATUS (RFC 5819), STATUS items (RFC 8438 SIZE),
 //     LIST wildcard matching.
 //   - mutf7.go: mailbox names in modified UTF-7 (RFC 3501 §5.1.3).
+//   - metadata.go: RFC 5464 entry names (checked, lowercased) and the
+//     METADATA response with nstring / literal8 values.
 //   - writer.go, respond.go: status lines, strings, literals streamed from
 //     an io.Reader, FETCH responses built item by item, ESEARCH;
 //     render.go: ENVELOPE and BODYSTRUCTURE exactly as Dovecot writes them.

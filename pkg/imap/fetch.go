@@ -29,6 +29,7 @@ const (
 	FetchSaveDate                // SAVEDATE (RFC 8514)
 	FetchEmailID                 // EMAILID (RFC 8474 §5.1)
 	FetchThreadID                // THREADID (RFC 8474 §5.2)
+	FetchPreview                 // PREVIEW and PREVIEW (LAZY) (RFC 8970)
 )
 
 // FetchItem is one parsed FETCH data item.
@@ -49,6 +50,8 @@ type FetchItem struct {
 	// "<offset>" (RFC 9051 §7.5.2).
 	Partial       bool
 	Offset, Count uint32
+	// Lazy is PREVIEW's LAZY modifier (RFC 8970 §3.2).
+	Lazy bool
 }
 
 // ResponseName is the item's name in the "* n FETCH (...)" response:
@@ -76,7 +79,7 @@ var fetchAttrNames = [...]string{
 	FetchEnvelope: "ENVELOPE", FetchBody: "BODY", FetchBodyStructure: "BODYSTRUCTURE",
 	FetchUID: "UID", FetchRFC822: "RFC822", FetchRFC822Header: "RFC822.HEADER",
 	FetchRFC822Text: "RFC822.TEXT", FetchModSeq: "MODSEQ", FetchSaveDate: "SAVEDATE",
-	FetchEmailID: "EMAILID", FetchThreadID: "THREADID",
+	FetchEmailID: "EMAILID", FetchThreadID: "THREADID", FetchPreview: "PREVIEW",
 }
 
 // String renders the item as a client writes it (ParseFetchItems of the
@@ -98,6 +101,10 @@ func (it FetchItem) String() string {
 			name += "<" + strconv.FormatUint(uint64(it.Offset), 10) + "." + strconv.FormatUint(uint64(it.Count), 10) + ">"
 		}
 		return name
+	case FetchPreview:
+		if it.Lazy {
+			return "PREVIEW (LAZY)"
+		}
 	}
 	return fetchAttrNames[it.Attr]
 }
@@ -127,6 +134,7 @@ var fetchSimple = map[string]FetchItem{
 	"SAVEDATE":      {Attr: FetchSaveDate},
 	"EMAILID":       {Attr: FetchEmailID},
 	"THREADID":      {Attr: FetchThreadID},
+	"PREVIEW":       {Attr: FetchPreview},
 }
 
 // ParseFetchItems parses the data item argument of FETCH: a macro (ALL,
@@ -156,13 +164,20 @@ func ParseFetchItems(a Arg) ([]FetchItem, error) {
 			return nil, badArg("Too many FETCH items")
 		}
 		items := make([]FetchItem, 0, len(a.List))
-		for _, x := range a.List {
+		for i := 0; i < len(a.List); i++ {
+			x := a.List[i]
 			if x.Kind != Atom {
 				return nil, badArg("Invalid FETCH item")
 			}
 			it, err := ParseFetchItem(x.Value)
 			if err != nil {
 				return nil, err
+			}
+			if it.Attr == FetchPreview && i+1 < len(a.List) && a.List[i+1].Kind == List {
+				i++
+				if it.Lazy, err = parsePreviewModifiers(a.List[i]); err != nil {
+					return nil, err
+				}
 			}
 			items = append(items, it)
 		}

@@ -36,6 +36,11 @@ func TestParseFetchItems(t *testing.T) {
 			{Attr: FetchBinary, Peek: true},
 			{Attr: FetchBinarySize, Section: message.Section{Path: []int{2}}, SectionText: "2"}},
 			[]string{"BINARY[1]<5>", "BINARY[]", "BINARY.SIZE[2]"}},
+		// RFC 8970 §3.
+		{"preview", "PREVIEW", []FetchItem{{Attr: FetchPreview}}, []string{"PREVIEW"}},
+		{"preview lazy", "(UID PREVIEW (lazy) FLAGS)", []FetchItem{{Attr: FetchUID}, {Attr: FetchPreview, Lazy: true}, {Attr: FetchFlags}},
+			[]string{"UID", "PREVIEW", "FLAGS"}},
+		{"preview lazy last", "(PREVIEW (LAZY))", []FetchItem{{Attr: FetchPreview, Lazy: true}}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,6 +104,9 @@ func TestParseFetchItemsErrors(t *testing.T) {
 		{"partial junk", "BODY[]x", "Invalid partial"},
 		{"partial too big", "BODY[]<4294967296.1>", "Invalid partial"},
 		{"nested list", "((UID))", "Invalid FETCH item"},
+		{"preview unknown modifier", "(PREVIEW (FUZZY))", "Unknown PREVIEW modifier"},
+		{"preview empty modifier", "(PREVIEW ())", "Empty PREVIEW modifier list"},
+		{"list after other item", "(UID (LAZY))", "Invalid FETCH item"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

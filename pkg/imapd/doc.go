@@ -13,10 +13,14 @@
 // THREAD=REFERENCES, and Dovecot's THREAD=REFS), 5957 (SORT=DISPLAY),
 // 5267 (ESORT), 9208 (QUOTA, QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE, when
 // Config.Quota), 4978 (COMPRESS=DEFLATE, when Config.Compress), 7162
-// (CONDSTORE, QRESYNC), 5032 (WITHIN), 8514 (SAVEDATE), and 8474's
-// EMAILID and THREADID (always NIL: no thread index) FETCH items, without
-// advertising OBJECTID, which also needs a MAILBOXID the store does not
-// expose yet.
+// (CONDSTORE, QRESYNC), 5032 (WITHIN), 8514 (SAVEDATE), 8474 (OBJECTID:
+// EMAILID, THREADID always NIL for want of a thread index, and MAILBOXID,
+// the store's storage.Status.MailboxID, in SELECT/EXAMINE, CREATE and
+// STATUS; objectid.go) and 8970 (PREVIEW, preview.go: the first text
+// part's first 200 characters as Dovecot makes them, computed on first
+// FETCH and kept in the store's cache field "imap.preview1"; LAZY
+// answers from that cache only, NIL otherwise, as Dovecot does).
+// UTF8=ACCEPT (RFC 6855) is not implemented.
 //
 // CONDSTORE and QRESYNC (condstore.go) are always on, as in Dovecot: the
 // store gives every change a modseq and keeps expunged UIDs with theirs
@@ -39,6 +43,15 @@
 // and every string key is compared in i;unicode-casemap form
 // (foldString), like Dovecot; testdata/sortcorpus is compared with
 // Dovecot's answers by TestSortThreadDovecot.
+//
+// METADATA (RFC 5464, metadata.go), when Config.Metadata (Dovecot's
+// imap_metadata): GETMETADATA (MAXSIZE, DEPTH) and SETMETADATA over
+// server entries (mailbox "") and mailbox entries, kept by the store
+// (storage.MetadataStorage). Entry names are compared lowercased; one
+// user owns the mailboxes, so /private and /shared entries are both kept
+// and both visible to every session of the user. Limits: values of
+// MaxMetadataValue bytes ([METADATA MAXSIZE]), MaxMetadataEntries per
+// mailbox ([METADATA TOOMANY]). NOTIFY (RFC 5465) is not offered.
 //
 // Structure: one command table (table.go) maps a command name ("UID
 // FETCH" is a two-word key) to its handler, the states it is allowed in

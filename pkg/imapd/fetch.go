@@ -209,6 +209,15 @@ func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, need
 			outs[i].data = message.Partial(outs[i].data, int64(it.Offset), int64(it.Count))
 		}
 	}
+	var pv string
+	pvOK := false
+	for _, it := range items {
+		if it.Attr == imap.FetchPreview {
+			if pv, pvOK, err = s.preview(m.UID, it.Lazy); err != nil { // preview.go
+				return err
+			}
+		}
+	}
 	seq := s.mbox.Seq(m.UID)
 	w := s.w
 	w.WriteString("* ")
@@ -278,6 +287,14 @@ func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, need
 			// identifiers, as Dovecot answers without a threading index.
 			sp()
 			w.WriteString("THREADID NIL")
+		case imap.FetchPreview:
+			sp()
+			w.WriteString("PREVIEW ")
+			if pvOK {
+				w.String(pv)
+			} else {
+				w.WriteString("NIL")
+			}
 		default:
 			sp()
 			w.WriteString(it.name + " ")

@@ -83,6 +83,7 @@ func cmdSelect(s *Session, c *cmdCtx) error {
 	}
 	s.w.WriteString("* OK [UIDVALIDITY " + itoa(mb.UIDValidity()) + "] UIDs valid\r\n")
 	s.w.WriteString("* OK [UIDNEXT " + itoa(mb.UIDNext()) + "] Predicted next UID\r\n")
+	s.selectMailboxID(mb) // objectid.go
 	if s.rev2 {
 		// RFC 9051 §6.3.2: the LIST response of the mailbox.
 		s.w.WriteString("* LIST () " + s.sepQuoted(name) + " ")
@@ -136,7 +137,11 @@ func cmdCreate(s *Session, c *cmdCtx) error {
 		return err
 	}
 	if len(c.args) == 1 {
-		return s.user.Create(name)
+		if err := s.user.Create(name); err != nil {
+			return err
+		}
+		s.createdMailboxID(c, name)
+		return nil
 	}
 	var uses []string
 	params := c.args[1].List
@@ -162,7 +167,11 @@ func cmdCreate(s *Session, c *cmdCtx) error {
 			}
 		}
 	}
-	return s.user.CreateSpecialUse(name, uses)
+	if err := s.user.CreateSpecialUse(name, uses); err != nil {
+		return err
+	}
+	s.createdMailboxID(c, name)
+	return nil
 }
 
 func cmdDelete(s *Session, c *cmdCtx) error {
@@ -290,7 +299,7 @@ func (s *Session) parseStatusItems(a imap.Arg) ([]string, error) {
 		}
 		v := strings.ToUpper(it.Value)
 		switch v {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED", "MAILBOXID":
 		case "HIGHESTMODSEQ":
 			// RFC 7162 §3.1.2.2; a CONDSTORE-enabling item (§3.1).
 			s.enableCondStore()
@@ -356,6 +365,8 @@ func (s *Session) writeStatus(name string, items []string) error {
 			s.w.WriteString(itoa64(delStorage))
 		case "HIGHESTMODSEQ":
 			s.w.WriteString(strconv.FormatUint(max(st.HighestModSeq, 1), 10))
+		case "MAILBOXID":
+			s.w.WriteString(statusMailboxID(st))
 		}
 	}
 	s.w.WriteString(")\r\n")

@@ -56,6 +56,10 @@ type Config struct {
 	// Compress enables COMPRESS=DEFLATE (RFC 4978): Dovecot's imap_zlib
 	// plugin.
 	Compress bool
+	// Metadata enables METADATA (RFC 5464, metadata.go): Dovecot's
+	// imap_metadata = yes. Entries are kept by the mail store itself, so
+	// nothing like Dovecot's mail_attribute_dict is needed.
+	Metadata bool
 	// Log is used when NewSession gets a nil logger.
 	Log *zap.Logger
 }
@@ -346,8 +350,14 @@ func (s *Session) capabilities() []string {
 		"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "THREAD=REFS")
 	// Always on, as in Dovecot: the store keeps modseqs and expunged UIDs.
 	caps = append(caps, "CONDSTORE", "QRESYNC", "WITHIN", "SAVEDATE")
+	caps = append(caps, "OBJECTID", "PREVIEW") // objectid.go, preview.go
 	if s.cfg.Quota {
 		caps = append(caps, "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")
+	}
+	if s.cfg.Metadata {
+		// RFC 5464 §1: METADATA is server and mailbox entries;
+		// METADATA-SERVER too, for clients that look only for it.
+		caps = append(caps, "METADATA", "METADATA-SERVER")
 	}
 	if s.cfg.Compress && s.z == nil {
 		// RFC 4978 §3: not advertised once compression is active.

@@ -94,6 +94,9 @@ func init() {
 		"GETQUOTAROOT": {fn: cmdGetQuotaRoot, states: anyState},
 		"SETQUOTA":     {fn: cmdSetQuota, states: anyState},
 		"COMPRESS":     {fn: cmdCompress, states: anyState, flags: flagOwnTagged},
+
+		"GETMETADATA": {fn: cmdGetMetadata, states: anyState},
+		"SETMETADATA": {fn: cmdSetMetadata, states: anyState},
 	}
 }
 

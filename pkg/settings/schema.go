@@ -253,6 +253,8 @@ var schema = []Setting{
 	}, Doc: "interval of the \"* OK Still here\" keepalive during IDLE"},
 	{Name: "imap_literal_minus", Type: TBool, Default: "no", Kinds: root,
 		Doc: "advertise LITERAL- instead of LITERAL+: non-synchronizing literals over 4096 bytes close the connection (RFC 7888)"},
+	{Name: "imap_metadata", Type: TBool, Default: "no", Kinds: root,
+		Doc: "offer METADATA (RFC 5464): server and mailbox entries, kept by the mail store in files beside the mailboxes (Dovecot's mail_attribute_dict is not needed)"},
 
 	// Root: POP3 sessions (cmd/pop3, pkg/pop3d checks them fully at start).
 	{Name: "pop3_uidl_format", Type: TString, Default: "%08Xu%08Xv", Kinds: root, Check: func(v string) string {

@@ -8,7 +8,10 @@
 //
 // RFCs: 9051 and 3501 (mailbox names, INBOX, \Recent, sequence numbers),
 // 7162 (CONDSTORE/QRESYNC modseqs), 4315 (UIDPLUS), 6851 (MOVE), 6154
-// (special-use), 9208 (QUOTA), 8474 (EMAILID), 8514 (SAVEDATE).
+// (special-use), 9208 (QUOTA), 8474 (EMAILID; MAILBOXID as
+// Status.MailboxID and the optional MailboxIDer: fixed when the mailbox
+// is created, kept through renames; the maildir driver uses the mailbox
+// GUID of dovecot-uidlist's header, as Dovecot does), 8514 (SAVEDATE).
 //
 // Invariants:
 //   - Sequence numbers of a Mailbox change only in Sync, never behind the
@@ -40,6 +43,13 @@
 // cannot. Each recipient's save is an ordinary save: quota is checked and
 // counted per recipient, and its Commit returns once the message is
 // durable in that mailbox.
+//
+// METADATA (metadata.go, RFC 5464): a Storage may implement
+// MetadataStorage to keep name -> value entries per mailbox and for the
+// server (""); User.Metadata and UpdateMetadata route a full IMAP name
+// (server entries: the inbox namespace's store). The record format
+// (FormatMetadata: Go-quoted name and value a line) and its locked,
+// fsynced, renamed update (UpdateMetadataFile) are shared by drivers.
 //
 // POP3 data (pop3.go): a Mailbox may implement POP3Mailbox to give the
 // per-message values of pop3_uidl_format's %f and %g and a UIDL and order

@@ -99,6 +99,16 @@ type Status struct {
 	HighestModSeq uint64
 	Size          int64 // RFC 8438 STATUS SIZE: sum of RFC822.SIZE
 	Deleted       uint32
+	// MailboxID is the RFC 8474 MAILBOXID: set when the mailbox is
+	// created, unchanged by renames, never reused (RFC 8474 §4.1); only
+	// the characters of an objectid. Empty when the driver has none.
+	MailboxID string
+}
+
+// MailboxIDer is a Mailbox whose driver keeps RFC 8474 MAILBOXIDs: the
+// same id as Status.MailboxID, without counting the messages.
+type MailboxIDer interface {
+	MailboxID() (string, error)
 }
 
 // StoreOp is how Store combines the given flags with the present ones.

@@ -23,6 +23,11 @@
 // written to a temporary file, fsynced, renamed), so beside the state
 // itself a load or a compaction holds no copy of the index.
 //
+// METADATA (metadata.go): a mailbox's RFC 5464 entries are in
+// cote-metadata in its directory (so they follow RENAME and go with
+// DELETE), the server's in cote-metadata-server at the root, each
+// replaced atomically under cote-metadata*.lock.
+//
 // Quota (quota.go): each index keeps the sizes and count of its messages
 // as records are applied; the Driver remembers them for closed mailboxes,
 // so usage is counted, never recounted from file names on a save. With

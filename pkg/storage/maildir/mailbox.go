@@ -133,7 +133,24 @@ func (mb *mailbox) Status() (storage.Status, error) {
 		}
 		st.Size += m.vsize
 	}
+	id, err := b.mailboxID()
+	if err != nil {
+		return storage.Status{}, err
+	}
+	st.MailboxID = id
 	return st, nil
+}
+
+// MailboxID implements storage.MailboxIDer (RFC 8474 MAILBOXID).
+func (mb *mailbox) MailboxID() (string, error) {
+	b := mb.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.openLocked(true); err != nil {
+		return "", err
+	}
+	b.unlock()
+	return b.mailboxID()
 }
 
 // uidNext is UIDNEXT: the uidlist's next UID when it is ahead (Dovecot

@@ -1,0 +1,150 @@
+package imapd
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/cote-mail/cote/pkg/message"
+)
+
+// TestPreviewDovecot compares previewText with Dovecot 2.3.19.1's FETCH
+// PREVIEW answers for the messages of testdata/preview (dovecot.golden).
+// HTML is reduced more simply than Dovecot's html2text, so for HTML only
+// the words must agree, not the spaces between them.
+func TestPreviewDovecot(t *testing.T) {
+	dir := filepath.Join("testdata", "preview")
+	golden, err := os.ReadFile(filepath.Join(dir, "dovecot.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(golden), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		file, want, ok := strings.Cut(line, "\t")
+		if !ok {
+			t.Fatalf("bad golden line %q", line)
+		}
+		n++
+		t.Run(file, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(dir, file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := previewText(message.Parse(raw))
+			if strings.Contains(file, "html") {
+				got, want = strings.Join(strings.Fields(got), " "), strings.Join(strings.Fields(want), " ")
+			}
+			if got != want {
+				t.Errorf("preview\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("no golden lines")
+	}
+}
+
+// TestPreview: RFC 8970 §3's FETCH PREVIEW and PREVIEW (LAZY) on the
+// wire: LAZY answers NIL until a PREVIEW has filled the store's cache.
+func TestPreview(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	raw, err := os.ReadFile(filepath.Join("testdata", "preview", "02-qp.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.deliver(t, "INBOX", testDate, string(raw), msg1)
+	r := rawSession(t, ts)
+	lines, _ := r.cmd("CAPABILITY")
+	if len(lines) != 1 || !strings.Contains(lines[0]+" ", " PREVIEW ") {
+		t.Fatalf("capability %q lacks PREVIEW", lines)
+	}
+	steps := []struct {
+		name, cmd string
+		untagged  []string
+		done      string
+	}{
+		{"select", "SELECT INBOX", nil, "OK"},
+		{"lazy uncached", "FETCH 1 (PREVIEW (LAZY))", []string{"* 1 FETCH (PREVIEW NIL)"}, "OK"},
+		{"preview", "FETCH 1 (PREVIEW)", []string{"* 1 FETCH (PREVIEW {38}", "Café crème, a long soft broken line.)"}, "OK"},
+		{"lazy cached", "FETCH 1 (UID PREVIEW (LAZY))", []string{"* 1 FETCH (UID 1 PREVIEW {38}", "Café crème, a long soft broken line.)"}, "OK"},
+		{"bare atom", "UID FETCH 2 PREVIEW", nil, "OK"},
+		{"lazy after", "UID FETCH 2 (PREVIEW (LAZY))", []string{"* 2 FETCH (UID 2 PREVIEW \"Hello Bob.\")"}, "OK"},
+		{"bad modifier", "FETCH 1 (PREVIEW (FUZZY))", nil, "BAD"},
+		{"empty modifier", "FETCH 1 (PREVIEW ())", nil, "BAD"},
+		{"no seen", "FETCH 1 (FLAGS)", []string{`* 1 FETCH (FLAGS (\Recent))`}, "OK"},
+	}
+	for _, st := range steps {
+		lines, done := r.cmd(st.cmd)
+		if !strings.Contains(done, " "+st.done) {
+			t.Errorf("%s: done %q, want %q (untagged %q)", st.name, done, st.done, lines)
+		}
+		for _, want := range st.untagged {
+			if !contains(lines, want) {
+				t.Errorf("%s: untagged %q lack %q", st.name, lines, want)
+			}
+		}
+		if st.name == "preview" {
+			// The preview is in the store's cache for the next FETCH.
+			u, err := ts.openUser()
+			if err != nil {
+				t.Fatal(err)
+			}
+			mb, err := u.Open("INBOX", true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := mb.Cache(1, previewCacheField)
+			mb.Close()
+			u.Close()
+			if !ok || string(got) != "Café crème, a long soft broken line." {
+				t.Errorf("cached preview %q %v", got, ok)
+			}
+		}
+		if st.name == "bare atom" && (len(lines) != 1 || !strings.HasPrefix(lines[0], "* 2 FETCH (UID 2 PREVIEW ")) {
+			t.Errorf("bare atom: %q", lines)
+		}
+	}
+}
+
+// BenchmarkPreviewText: the cost of computing one preview (paid once per
+// message; later fetches read the cache).
+func BenchmarkPreviewText(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "preview", "05-alternative.eml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := message.Parse(raw)
+	b.ReportAllocs()
+	for b.Loop() {
+		previewText(m)
+	}
+}
+
+// FuzzPreviewText: any message gives a preview of valid UTF-8, at most
+// previewMax characters, without control characters, outer spaces or
+// runs of spaces.
+func FuzzPreviewText(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "preview", "*.eml"))
+	for _, p := range files {
+		if raw, err := os.ReadFile(p); err == nil {
+			f.Add(raw)
+		}
+	}
+	f.Add([]byte("Content-Type: text/html\r\n\r\n<script>x</script><!-- <p>a</p>&#0;&lt"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		p := previewText(message.Parse(raw))
+		if !utf8.ValidString(p) || utf8.RuneCountInString(p) > previewMax || p != strings.Trim(p, " ") || strings.Contains(p, "  ") {
+			t.Fatalf("preview %q", p)
+		}
+		for _, r := range p {
+			if r < 0x20 || r == 0x7f {
+				t.Fatalf("control character in preview %q", p)
+			}
+		}
+	})
+}
