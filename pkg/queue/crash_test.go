@@ -23,6 +23,9 @@ func TestHelperCrashWriter(t *testing.T) {
 	if err != nil {
 		os.Exit(2)
 	}
+	if os.Getenv("COTE_QUEUE_CRASH_MODE") == "incoming" {
+		s.tmpfile.Store(false)
+	}
 	body := []byte(strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n", 64))
 	for i := 0; ; i++ {
 		w, err := s.Create(Envelope{From: "s@example.org", Rcpts: []Recipient{{Addr: fmt.Sprintf("r%d@local.test", i)}}})
@@ -39,12 +42,19 @@ func TestHelperCrashWriter(t *testing.T) {
 }
 
 // TestSpoolKill kills writers at arbitrary points: every acknowledged ID is in active/ and
-// parses whole; nothing else is in active/; Recover clears incoming/.
+// parses whole; nothing else is in active/; Recover clears incoming/. Rounds alternate the
+// tmpfile writer (a kill leaves no name anywhere: the unnamed file dies with the process) and
+// the incoming/ fallback (a kill may leave an incoming/ file for Recover).
 func TestSpoolKill(t *testing.T) {
 	dir := t.TempDir()
 	for round := 0; round < 4; round++ {
+		mode := "tmpfile"
+		if round%2 == 1 {
+			mode = "incoming"
+		}
+		incomingBefore, _ := os.ReadDir(filepath.Join(dir, DirIncoming))
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCrashWriter$")
-		cmd.Env = append(os.Environ(), "COTE_QUEUE_CRASH_DIR="+dir)
+		cmd.Env = append(os.Environ(), "COTE_QUEUE_CRASH_DIR="+dir, "COTE_QUEUE_CRASH_MODE="+mode)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -89,6 +99,9 @@ func TestSpoolKill(t *testing.T) {
 			if _, err := ParseFile(data); err != nil {
 				t.Fatalf("half-written %s in active/: %v", e.Name(), err)
 			}
+		}
+		if ents, _ := os.ReadDir(filepath.Join(dir, DirIncoming)); mode == "tmpfile" && len(ents) != len(incomingBefore) {
+			t.Fatalf("tmpfile writer left %d incoming/ files", len(ents)-len(incomingBefore))
 		}
 	}
 	s, _ := OpenSpool(dir)

@@ -176,12 +176,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
-// retryBusy queues id again shortly: an admin operation (release, flush)
-// holds the file's lock while it moves the file into active/, and the
-// watcher reports the file before the lock is let go. The delay doubles
-// from 20 ms; after busyRetries tries the rescan takes over (a message
-// locked for long is being delivered by another queue process, the one
-// finishing its work after a reload).
+// retryBusy queues id again shortly: a writer (smtpd, pickup) holds the
+// file's lock from the link into active/ until its fsyncs are done, and an
+// admin operation (release, flush) while it moves the file, so the watcher
+// reports files before their lock is let go. The delay doubles from 20 ms
+// to at most 200 ms; after busyRetries tries (about 10 s, longer than an
+// fsync under heavy load) the rescan takes over: a message locked for that
+// long is being delivered by another queue process, the one finishing its
+// work after a reload.
 func (d *Daemon) retryBusy(id string) {
 	d.mu.Lock()
 	n := d.busy[id]
@@ -192,10 +194,14 @@ func (d *Daemon) retryBusy(id string) {
 	}
 	d.busy[id] = n + 1
 	d.mu.Unlock()
-	time.AfterFunc((20*time.Millisecond)<<n, func() { d.enqueue(id) })
+	delay := (20 * time.Millisecond) << min(n, 4)
+	if delay > 200*time.Millisecond {
+		delay = 200 * time.Millisecond
+	}
+	time.AfterFunc(delay, func() { d.enqueue(id) })
 }
 
-const busyRetries = 6
+const busyRetries = 55
 
 // enqueue hands id to a worker unless it is already queued or being delivered.
 func (d *Daemon) enqueue(id string) {

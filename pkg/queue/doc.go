@@ -4,8 +4,9 @@
 //
 // # Spool layout (queue_directory)
 //
-//	incoming/  files being written; a file here is never acknowledged. Writers hold an flock
-//	           on it; Spool.Recover (queue daemon start) removes the unlocked ones.
+//	incoming/  files being written where O_TMPFILE is unavailable (see Commit); a file here is
+//	           never acknowledged. Writers hold an flock on it; Spool.Recover (queue daemon
+//	           start) removes the unlocked ones.
 //	active/    committed messages waiting for (or in) delivery; the daemon watches it.
 //	deferred/  messages whose last attempt failed temporarily; retried after a backoff.
 //	hold/      messages held by the administrator (Hold/Release); never delivered.
@@ -68,11 +69,35 @@
 //
 // # Crash safety of Commit
 //
-// Commit writes the size, fsyncs the file, hard-links it into active/ (link never replaces an
-// existing file), fsyncs active/ (group commit: concurrent callers share one directory fsync,
-// none skips it), then unlinks the incoming name. A crash before the active/ fsync loses only
-// an unacknowledged message; a crash after it leaves an incoming/ leftover that Recover removes (so the
-// unlink is not fsynced: a 250 waits for two fsyncs, the file and active/).
+// Create opens an unnamed file (O_TMPFILE) in active/ and flocks it; the message is written
+// into it. Commit writes the size, links the file into active/ under its queue ID (linkat of
+// /proc/self/fd/N; link never replaces an existing file), fsyncs the file, then fsyncs active/
+// (group commit: concurrent callers share one directory fsync, none skips it), and only then
+// closes the file, releasing the lock. On ext4 the link and the data are committed by the
+// file's fsync in one journal transaction, and the fsync of active/ usually finds nothing
+// left to commit: a 250 waits for about one journal commit (as Postfix's does), not two.
+// The directory fsync stays, so the guarantee holds on any POSIX file system: once Commit
+// returns, the bytes and the active/ name are on stable storage.
+//
+// The daemon never delivers a file before its Commit returned: it locks a queue file before
+// reading it, and the writer holds the lock from Create until both fsyncs are done; the
+// watcher's Create event (at the link) finds the file busy and retryBusy picks it up 20 ms
+// later (a Commit slower than retryBusy's ~1.3 s waits for the next rescan). A failed fsync
+// removes the name while still locked. A writer killed before the link leaves no name at
+// all (the kernel frees the unnamed file); killed between the link and the fsyncs, it leaves
+// a complete file (the size was written first) that is delivered although never
+// acknowledged: the client retries, a duplicate, as when a crash falls between Commit and
+// the 250. After a power loss in that window a file system that does not order data before
+// metadata (ext4 data=ordered does) may keep the name with short data: ParseFile refuses it
+// (body shorter than its size) and the daemon moves it to corrupt/; nothing partial is
+// delivered.
+//
+// Where O_TMPFILE is refused (EOPNOTSUPP, EISDIR, EINVAL: the spool remembers it) or
+// /proc/self/fd is missing (a chroot), Create writes incoming/ID instead and Commit fsyncs
+// the file, hard-links it into active/, fsyncs active/, then unlinks the incoming name. A
+// crash before the active/ fsync loses only an unacknowledged message; a crash after it
+// leaves an incoming/ leftover that Recover removes (so the unlink is not fsynced: a 250
+// waits for two fsyncs, the file and active/, in two journal commits).
 //
 // # Locking against a running daemon
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,10 @@ type Envelope struct {
 type Spool struct {
 	dir  string
 	sync map[string]*dirSyncer
+	// tmpfile says Create writes an unnamed O_TMPFILE in active/ that Commit links under its
+	// name (one journal commit per message on ext4); false where the file system or a
+	// missing /proc does not allow it, and Create uses incoming/ (see Commit).
+	tmpfile atomic.Bool
 	// fault, when set (tests: SetFault), is asked before each write, fsync and link.
 	fault func(op string) error
 }
@@ -81,6 +86,10 @@ func OpenSpool(dir string) (*Spool, error) {
 		}
 		s.sync[d] = &dirSyncer{path: p}
 	}
+	// Linking an O_TMPFILE by name needs /proc/self/fd (linkat AT_EMPTY_PATH needs
+	// CAP_DAC_READ_SEARCH); a chroot without /proc falls back to incoming/.
+	_, err := os.Stat("/proc/self/fd")
+	s.tmpfile.Store(err == nil)
 	return s, nil
 }
 
@@ -90,7 +99,8 @@ func (s *Spool) Dir() string { return s.dir }
 // path returns the path of message id in subdirectory sub.
 func (s *Spool) path(sub, id string) string { return filepath.Join(s.dir, sub, id) }
 
-// Writer is a message being written into incoming/.
+// Writer is a message being written: an unnamed tmpfile in active/, or incoming/ID where the
+// spool cannot use tmpfiles (see Commit).
 type Writer struct {
 	s      *Spool
 	f      *os.File
@@ -100,6 +110,10 @@ type Writer struct {
 	size   int64
 	err    error
 	done   bool
+	// tmp: f is an unnamed O_TMPFILE in active/ (no incoming/ name exists).
+	tmp bool
+	// linked: the active/ name exists (set by Commit in tmp mode).
+	linked bool
 }
 
 var lastMicros atomic.Int64
@@ -135,7 +149,8 @@ func ValidID(id string) bool {
 	return true
 }
 
-// Create starts a message in incoming/. The caller writes the message bytes (CRLF lines, as
+// Create starts a message (an unnamed file, or one in incoming/: see Commit); nothing of it is
+// visible in active/ before Commit. The caller writes the message bytes (CRLF lines, as
 // received after DATA, with the Received: header it prepends) and then Commit.
 func (s *Spool) Create(env Envelope) (*Writer, error) {
 	if len(env.Rcpts) == 0 {
@@ -144,9 +159,11 @@ func (s *Spool) Create(env Envelope) (*Writer, error) {
 	if env.Received.IsZero() {
 		env.Received = time.Now()
 	}
-	var f *os.File
-	var id string
-	for tries := 0; ; tries++ {
+	f, id, tmp, err := s.createTmp()
+	if err != nil {
+		return nil, err
+	}
+	for tries := 0; !tmp; tries++ {
 		id = newID()
 		var err error
 		f, err = os.OpenFile(s.path(DirIncoming, id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
@@ -157,19 +174,44 @@ func (s *Spool) Create(env Envelope) (*Writer, error) {
 			return nil, fmt.Errorf("queue: create: %w", err)
 		}
 	}
-	// The lock tells Recover that a live writer owns the file.
+	// The lock tells Recover that a live writer owns the file; on a tmpfile it keeps the
+	// daemon off the active/ name between Commit's link and its fsyncs.
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
-		os.Remove(f.Name())
+		if !tmp {
+			os.Remove(f.Name())
+		}
 		return nil, fmt.Errorf("queue: lock: %w", err)
 	}
 	hdr := encodeHeader(env, 0)
-	w := &Writer{s: s, f: f, id: id, bw: bufio.NewWriterSize(f, 64<<10), hdrLen: int64(len(hdr))}
+	w := &Writer{s: s, f: f, id: id, tmp: tmp, bw: bufio.NewWriterSize(f, 64<<10), hdrLen: int64(len(hdr))}
 	if _, err := w.bw.Write(hdr); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	return w, nil
+}
+
+// createTmp opens an unnamed file (O_TMPFILE) in active/ when the spool allows it. It
+// returns tmp false, and no error, when the file system refuses O_TMPFILE (the caller then
+// uses incoming/); the spool remembers that.
+func (s *Spool) createTmp() (f *os.File, id string, tmp bool, err error) {
+	if !s.tmpfile.Load() {
+		return nil, "", false, nil
+	}
+	dir := filepath.Join(s.dir, DirActive)
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	switch {
+	case err == nil:
+	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL):
+		// EISDIR, EINVAL: a kernel or file system without O_TMPFILE.
+		s.tmpfile.Store(false)
+		return nil, "", false, nil
+	default:
+		return nil, "", false, fmt.Errorf("queue: create: %w", err)
+	}
+	id = newID()
+	return os.NewFile(uintptr(fd), filepath.Join(dir, id)), id, true, nil
 }
 
 // Write appends message bytes.
@@ -192,9 +234,11 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Commit fsyncs the file, links it into active/ and fsyncs both directories; once it returns nil
-// the message is durable and the queue daemon will deliver it. It returns the queue ID.
-// The link (not rename) never replaces an existing queue file.
+// Commit makes the message durable under its name in active/ and returns its queue ID; once it
+// returns nil the queue daemon will deliver it. A tmpfile (the common case) is linked into
+// active/ while locked, then the file and active/ are fsynced; the fallback links the incoming/
+// file after its fsync (see doc.go, crash safety of Commit). The link never replaces an
+// existing queue file.
 func (w *Writer) Commit() (string, error) {
 	if w.done {
 		return "", errors.New("queue: commit after commit or abort")
@@ -215,6 +259,9 @@ func (w *Writer) Commit() (string, error) {
 	}
 	if _, err := w.f.WriteAt(fmt.Appendf(nil, sizeFmt, w.size), int64(len(fileMagic))); err != nil {
 		return fail(err)
+	}
+	if w.tmp {
+		return w.commitTmp(fail)
 	}
 	if err := w.s.check("sync"); err != nil {
 		return fail(err)
@@ -250,13 +297,62 @@ func (w *Writer) Commit() (string, error) {
 	return w.id, nil
 }
 
-// Abort removes the incoming file; safe after a failed Write and after Commit (then a no-op).
+// commitTmp links the complete tmpfile into active/ and then fsyncs it and active/. The
+// link comes before the file's fsync so that on ext4 the name and the data go in the one
+// journal commit that fsync forces, and the fsync of active/ usually finds nothing left to
+// commit (Postfix pays one commit too; the linked-after-fsync order paid two). The writer's
+// flock, taken at Create, is held until both fsyncs returned: the daemon, which locks before
+// it reads, finds the new name busy and retries (retryBusy), so it never delivers a message
+// whose Commit has not succeeded, and a failed fsync removes the name while still locked.
+func (w *Writer) commitTmp(fail func(error) (string, error)) (string, error) {
+	dst := w.s.path(DirActive, w.id)
+	if err := w.s.check("link"); err != nil {
+		return fail(err)
+	}
+	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(w.f.Fd())), unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			// /proc gone since OpenSpool (or active/ removed): later messages use incoming/.
+			w.s.tmpfile.Store(false)
+		}
+		return fail(&os.LinkError{Op: "link", Old: "tmpfile", New: dst, Err: err})
+	}
+	w.linked = true
+	if err := w.s.check("sync"); err != nil {
+		return fail(err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := w.s.sync[DirActive].Sync(); err != nil {
+		return fail(err)
+	}
+	w.done = true
+	w.f.Close() // releases the lock: the daemon may deliver it now
+	return w.id, nil
+}
+
+// Abort removes the uncommitted file (the incoming/ one, or a tmpfile's active/ name while
+// the lock still keeps the daemon away); safe after a failed Write and after Commit (then a
+// no-op).
 func (w *Writer) Abort() error {
 	if w.done {
 		return nil
 	}
 	w.done = true
-	err := os.Remove(w.f.Name())
+	var err error
+	if w.tmp {
+		// An unnamed tmpfile vanishes on close.
+		if w.linked {
+			err = os.Remove(w.f.Name())
+		}
+		w.f.Close()
+		if errors.Is(err, os.ErrNotExist) {
+			err = nil
+		}
+		return err
+	}
+	err = os.Remove(w.f.Name())
 	w.f.Close()
 	if errors.Is(err, os.ErrNotExist) {
 		err = nil

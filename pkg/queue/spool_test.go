@@ -2,7 +2,9 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -68,8 +70,11 @@ func TestSpoolCommitAndParse(t *testing.T) {
 	}
 }
 
+// TestSpoolAbortAndRecover runs on the incoming/ fallback, the only writer that leaves files
+// for Recover.
 func TestSpoolAbortAndRecover(t *testing.T) {
 	s, _ := OpenSpool(t.TempDir())
+	s.tmpfile.Store(false)
 	w, _ := s.Create(testEnv())
 	w.Write([]byte("x"))
 	if err := w.Abort(); err != nil {
@@ -175,7 +180,34 @@ func FuzzParseFile(f *testing.F) {
 	})
 }
 
-// BenchmarkCommit measures Create+Write+Commit (three fsyncs: file, active/, incoming/).
+// BenchmarkCommitSerial measures Create+Write+Commit one after another, as one SMTP session
+// does (a tmpfile: fsync of the file with its active/ link, then of active/).
+// The "incoming" case is the fallback (write in incoming/, fsync, link, fsync active/).
+func BenchmarkCommitSerial(b *testing.B) {
+	body := bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"), 64)
+	for _, tmp := range []bool{true, false} {
+		name := map[bool]string{true: "tmpfile", false: "incoming"}[tmp]
+		b.Run(name, func(b *testing.B) {
+			s, _ := OpenSpool(b.TempDir())
+			if !tmp {
+				s.tmpfile.Store(false)
+			}
+			for i := 0; i < b.N; i++ {
+				w, err := s.Create(testEnv())
+				if err != nil {
+					b.Fatal(err)
+				}
+				w.Write(body)
+				if _, err := w.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCommit measures concurrent Create+Write+Commit (concurrent callers share the
+// fsyncs of active/).
 func BenchmarkCommit(b *testing.B) {
 	s, _ := OpenSpool(b.TempDir())
 	body := bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"), 32)
@@ -194,10 +226,95 @@ func BenchmarkCommit(b *testing.B) {
 	})
 }
 
+// spoolModes runs f on a spool writing tmpfiles (the default) and on one using incoming/
+// (the fallback where O_TMPFILE or /proc is missing).
+func spoolModes(t *testing.T, f func(t *testing.T, open func() *Spool)) {
+	for _, tmp := range []bool{true, false} {
+		t.Run(map[bool]string{true: "tmpfile", false: "incoming"}[tmp], func(t *testing.T) {
+			f(t, func() *Spool {
+				s, err := OpenSpool(t.TempDir())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !tmp {
+					s.tmpfile.Store(false)
+				} else if !s.tmpfile.Load() {
+					t.Skip("no /proc/self/fd: tmpfiles unavailable")
+				}
+				return s
+			})
+		})
+	}
+}
+
+// TestSpoolUncommittedInvisible: a message being written has no name in active/ (nor, for a
+// tmpfile, anywhere), Abort leaves nothing, and during Commit's fsyncs the active/ name is
+// locked so the daemon (lockQueueFile) cannot deliver it before Commit returns.
+func TestSpoolUncommittedInvisible(t *testing.T) {
+	spoolModes(t, func(t *testing.T, open func() *Spool) {
+		s := open()
+		names := func(sub string) []string {
+			ents, _ := os.ReadDir(filepath.Join(s.Dir(), sub))
+			var n []string
+			for _, e := range ents {
+				n = append(n, e.Name())
+			}
+			return n
+		}
+		w, err := s.Create(testEnv())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("aborted\r\n"))
+		if a := names(DirActive); len(a) != 0 {
+			t.Fatalf("uncommitted message visible in active/: %v", a)
+		}
+		if err := w.Abort(); err != nil {
+			t.Fatal(err)
+		}
+		if a, i := names(DirActive), names(DirIncoming); len(a)+len(i) != 0 {
+			t.Fatalf("after Abort: active/ %v incoming/ %v", a, i)
+		}
+		w, _ = s.Create(testEnv())
+		w.Write([]byte("committed\r\n"))
+		var sawBusy bool
+		s.SetFault(func(op string) error {
+			if op == "link" && len(names(DirActive)) != 0 {
+				t.Errorf("active/ name before the link: %v", names(DirActive))
+			}
+			if _, err := lockQueueFile(s.path(DirActive, w.ID())); errors.Is(err, ErrBusy) {
+				sawBusy = true
+			} else if err == nil && s.tmpfile.Load() {
+				t.Errorf("%s: daemon could lock %s before Commit returned", op, w.ID())
+			}
+			return nil
+		})
+		id, err := w.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.tmpfile.Load() && !sawBusy {
+			t.Fatal("the active/ name was never seen locked during Commit")
+		}
+		l, err := lockQueueFile(s.path(DirActive, id))
+		if err != nil {
+			t.Fatalf("after Commit: %v", err)
+		}
+		l.Close()
+		if i := names(DirIncoming); len(i) != 0 {
+			t.Fatalf("incoming/ after Commit: %v", i)
+		}
+	})
+}
+
 func TestSpoolFaultENOSPC(t *testing.T) {
+	spoolModes(t, testSpoolFaultENOSPC)
+}
+
+func testSpoolFaultENOSPC(t *testing.T, open func() *Spool) {
 	for _, op := range []string{"write", "sync", "link"} {
 		t.Run(op, func(t *testing.T) {
-			s, _ := OpenSpool(t.TempDir())
+			s := open()
 			// A message committed before the disk fills stays.
 			w, _ := s.Create(testEnv())
 			w.Write([]byte("first\r\n"))
@@ -227,5 +344,57 @@ func TestSpoolFaultENOSPC(t *testing.T) {
 				t.Fatalf("incoming/ = %v", ents)
 			}
 		})
+	}
+}
+
+// TestDaemonDeliversCommitSeenBusy: the watcher reports a tmpfile at its link, while the
+// writer still holds the lock for its fsyncs; the daemon must find it busy, not deliver it,
+// and deliver it through retryBusy once Commit returned (the rescan is an hour away).
+func TestDaemonDeliversCommitSeenBusy(t *testing.T) {
+	h := newHarness(t, false, func(c *Config) { c.Now = nil; c.ScanInterval = time.Hour })
+	if !h.s.tmpfile.Load() {
+		t.Skip("no /proc/self/fd: tmpfiles unavailable")
+	}
+	h.lmtp.arrived = make(chan struct{}, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- h.d.Run(ctx) }()
+	var id string
+	h.s.SetFault(func(op string) error {
+		if op != "sync" {
+			return nil
+		}
+		// Linked and locked: wait until the daemon has tried it and found it busy.
+		for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(time.Millisecond) {
+			h.d.mu.Lock()
+			n := h.d.busy[id]
+			h.d.mu.Unlock()
+			if n > 0 {
+				if len(h.lmtp.deliveries()) != 0 {
+					t.Error("delivered before Commit returned")
+				}
+				return nil
+			}
+		}
+		t.Error("the daemon never tried the linked file")
+		return nil
+	})
+	w, err := h.s.Create(Envelope{From: "s@example.org", Rcpts: []Recipient{{Addr: "a@local.test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = w.ID()
+	io.WriteString(w, "Subject: x\r\n\r\nbody\r\n")
+	if _, err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.lmtp.arrived:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no delivery after Commit")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
