@@ -53,7 +53,8 @@
 //     Dovecot's imap_max_line_length), a literal at MaxLiteral, a whole
 //     command, literals included, at MaxCommand, and its literals in number
 //     at MaxLiterals. The exception is a top-level literal the caller's
-//     Stream hook takes (APPEND's message): its data goes to the hook's
+//     Stream hook takes (APPEND's message, also as RFC 6855's "UTF8
+//     (~{n})" data item once Reader.UTF8 is set): its data goes to the hook's
 //     consumer through a reader of exactly its size and is never held, so
 //     the hook applies the cap (APPENDLIMIT); whatever the consumer leaves
 //     unread is discarded so the stream stays in step.

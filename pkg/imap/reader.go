@@ -190,6 +190,13 @@ type Reader struct {
 	// consume error is returned the same way, once the literal's
 	// remaining data and the rest of the command are read.
 	Stream func(tag, name string, args []Arg, size int64, binary bool) (consume func(io.Reader) error, err error)
+	// UTF8 is set by the engine once the client enabled UTF8=ACCEPT (RFC
+	// 6855) or IMAP4rev2: the literal of APPEND's "UTF8 (~{n})" data
+	// extension (RFC 6855 §4), the first item of a top-level list that
+	// follows the atom UTF8, is then offered to Stream too, with args
+	// ending in that atom. Unset, it is an ordinary literal held within
+	// MaxLiteral, and the engine refuses the command.
+	UTF8 bool
 
 	buf []byte // assembly buffer for a line longer than readChunk
 }
@@ -440,13 +447,13 @@ func (p *parser) arg(depth int) (Arg, error) {
 	case '"':
 		return p.quoted()
 	case '{':
-		return p.literal(false, depth)
+		return p.literal(false, depth == 0)
 	case '~':
 		// literal8 (RFC 3516 §4.4); "~" alone or before anything but
 		// "{" is an atom character.
 		if p.pos+1 < len(p.line) && p.line[p.pos+1] == '{' {
 			p.pos++
-			return p.literal(true, depth)
+			return p.literal(true, depth == 0)
 		}
 		return p.atom()
 	case ')':
@@ -462,6 +469,7 @@ func (p *parser) list(depth int) (Arg, error) {
 	}
 	p.pos++ // (
 	a := Arg{Kind: List, List: []Arg{}}
+	utf8Data := depth == 1 && p.r.UTF8 && p.afterUTF8Atom()
 	for {
 		if p.eol() {
 			return Arg{}, p.syntax("Missing ')'")
@@ -479,12 +487,41 @@ func (p *parser) list(depth int) (Arg, error) {
 				return Arg{}, p.syntax("Missing ')'")
 			}
 		}
-		item, err := p.arg(depth)
+		var item Arg
+		var err error
+		if utf8Data && len(a.List) == 0 && p.literalAt() {
+			// APPEND's UTF8 (literal8) data: streamed like a
+			// top-level message literal.
+			binary := p.line[p.pos] == '~'
+			if binary {
+				p.pos++
+			}
+			item, err = p.literal(binary, true)
+		} else {
+			item, err = p.arg(depth)
+		}
 		if err != nil {
 			return Arg{}, err
 		}
 		a.List = append(a.List, item)
 	}
+}
+
+// afterUTF8Atom reports whether the last top-level argument is the atom
+// UTF8 (RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")").
+func (p *parser) afterUTF8Atom() bool {
+	args := *p.args
+	if len(args) == 0 {
+		return false
+	}
+	last := args[len(args)-1]
+	return last.Kind == Atom && strings.EqualFold(last.Value, "UTF8")
+}
+
+// literalAt reports whether a literal or literal8 header starts at p.pos.
+func (p *parser) literalAt() bool {
+	c := p.line[p.pos]
+	return c == '{' || (c == '~' && p.pos+1 < len(p.line) && p.line[p.pos+1] == '{')
 }
 
 func (p *parser) quoted() (Arg, error) {
@@ -584,7 +621,9 @@ func (p *parser) parseLiteralHeader() (int64, bool, error) {
 	return n, sync, nil
 }
 
-func (p *parser) literal(binary bool, depth int) (Arg, error) {
+// literal reads a literal whose header starts at p.pos; streamable ones
+// (top-level, or APPEND's UTF8 data) are offered to the Stream hook.
+func (p *parser) literal(binary, streamable bool) (Arg, error) {
 	n, sync, err := p.parseLiteralHeader()
 	if err != nil {
 		return Arg{}, err
@@ -599,7 +638,7 @@ func (p *parser) literal(binary bool, depth int) (Arg, error) {
 	if !sync && p.r.lim.MaxNonSync > 0 && n > p.r.lim.MaxNonSync {
 		return Arg{}, &FatalError{Tag: p.tag, Code: "TOOBIG", Msg: "Non-synchronizing literal too large"}
 	}
-	if depth == 0 && p.r.Stream != nil {
+	if streamable && p.r.Stream != nil {
 		consume, err := p.r.Stream(p.tag, p.name, *p.args, n, binary)
 		if err != nil {
 			return Arg{}, p.refuseLiteral(n, sync, err)

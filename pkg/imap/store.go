@@ -92,6 +92,9 @@ type AppendMessage struct {
 	// is empty and Size is the message's length.
 	Streamed bool
 	Size     int64
+	// UTF8 is the "UTF8 (literal8)" form (RFC 6855 §4): a message whose
+	// header may hold UTF-8, sent by a client that enabled UTF8=ACCEPT.
+	UTF8 bool
 }
 
 // MaxAppendMessages caps one MULTIAPPEND; each message is a literal, so
@@ -100,8 +103,9 @@ const MaxAppendMessages = 1000
 
 // ParseAppend parses the arguments of APPEND: mailbox, then for each
 // message optional flags, optional date-time and the message literal
-// (RFC 9051 §6.3.12, RFC 3502 MULTIAPPEND, RFC 3516 literal8). The
-// mailbox name is returned in UTF-8 (ParseMailbox).
+// (RFC 9051 §6.3.12, RFC 3502 MULTIAPPEND, RFC 3516 literal8), or
+// "UTF8 (literal8)" in its place (RFC 6855 §4). The mailbox name is
+// returned in UTF-8 (ParseMailbox).
 func ParseAppend(args []Arg, delim byte) (string, []AppendMessage, error) {
 	if len(args) < 2 {
 		return "", nil, badArg("Missing APPEND arguments")
@@ -136,11 +140,24 @@ func ParseAppend(args []Arg, delim byte) (string, []AppendMessage, error) {
 		if len(rest) == 0 {
 			return "", nil, badArg("Missing message literal")
 		}
-		if rest[0].Kind != String || !rest[0].Literal {
+		lit := rest[0]
+		if lit.Kind == Atom && strings.EqualFold(lit.Value, "UTF8") {
+			// RFC 6855 §4: "UTF8" SP "(" literal8 ")".
+			if len(rest) < 2 || rest[1].Kind != List || len(rest[1].List) != 1 {
+				return "", nil, badArg("UTF8 must be followed by (literal8)")
+			}
+			lit = rest[1].List[0]
+			if lit.Kind != String || !lit.Literal || !lit.Binary {
+				return "", nil, badArg("UTF8 data must be a literal8")
+			}
+			m.UTF8 = true
+			rest = rest[1:]
+		}
+		if lit.Kind != String || !lit.Literal {
 			return "", nil, badArg("The message must be a literal")
 		}
-		m.Data, m.Binary = rest[0].Value, rest[0].Binary
-		m.Streamed, m.Size = rest[0].Streamed, rest[0].Size
+		m.Data, m.Binary = lit.Value, lit.Binary
+		m.Streamed, m.Size = lit.Streamed, lit.Size
 		rest = rest[1:]
 		msgs = append(msgs, m)
 	}

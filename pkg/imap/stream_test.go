@@ -31,6 +31,7 @@ func TestStream(t *testing.T) {
 		fatal        string // FatalError Code
 		eof          bool   // io.ErrUnexpectedEOF
 		next         bool   // "z NOOP" parses afterwards
+		utf8         bool   // Reader.UTF8 (ENABLE UTF8=ACCEPT)
 	}{
 		{name: "non-sync", in: "a APPEND INBOX {5+}\r\nhello\r\nz NOOP\r\n", refuse: -1, fail: -1,
 			want: []Arg{atom("INBOX"), {Kind: String, Literal: true, Streamed: true, Size: 5}}, got: "hello", next: true},
@@ -43,6 +44,15 @@ func TestStream(t *testing.T) {
 			want: []Arg{atom("INBOX"), {Kind: String, Literal: true, Streamed: true, Size: 70000}}, got: strings.Repeat("x", 70000), next: true},
 		{name: "nested literal stays in memory", in: "a APPEND INBOX ({1+}\r\nx)\r\nz NOOP\r\n", refuse: -1, fail: -1,
 			want: []Arg{atom("INBOX"), list(lit("x"))}, next: true},
+		{name: "UTF8 data", in: "a APPEND INBOX UTF8 (~{5+}\r\nh\xc3\xa9lo)\r\nz NOOP\r\n", refuse: -1, fail: -1, utf8: true,
+			want: []Arg{atom("INBOX"), atom("UTF8"), list(Arg{Kind: String, Literal: true, Binary: true, Streamed: true, Size: 5})}, got: "h\xc3\xa9lo", next: true},
+		{name: "UTF8 data sync over MaxLiteral", in: "a APPEND INBOX (\\Seen) utf8 (~{70000}\r\n" + strings.Repeat("x", 70000) + ")\r\nz NOOP\r\n", refuse: -1, fail: -1, utf8: true,
+			want: []Arg{atom("INBOX"), list(atom(`\Seen`)), atom("utf8"), list(Arg{Kind: String, Literal: true, Binary: true, Streamed: true, Size: 70000})},
+			got:  strings.Repeat("x", 70000), conts: 1, next: true},
+		{name: "UTF8 data not enabled", in: "a APPEND INBOX UTF8 (~{2+}\r\nhi)\r\nz NOOP\r\n", refuse: -1, fail: -1,
+			want: []Arg{atom("INBOX"), atom("UTF8"), list(Arg{Kind: String, Value: "hi", Literal: true, Binary: true})}, next: true},
+		{name: "UTF8 second item stays in memory", in: "a APPEND INBOX UTF8 (~{2+}\r\nhi {1+}\r\nx)\r\nz NOOP\r\n", refuse: -1, fail: -1, utf8: true,
+			want: []Arg{atom("INBOX"), atom("UTF8"), list(Arg{Kind: String, Literal: true, Binary: true, Streamed: true, Size: 2}, lit("x"))}, got: "hi", next: true},
 		{name: "refused sync", in: "a APPEND INBOX {5}\r\nz NOOP\r\n", refuse: 0, fail: -1, lit: errRefused, next: true},
 		{name: "refused non-sync", in: "a APPEND INBOX {5+}\r\nhello {1+}\r\nx\r\nz NOOP\r\n", refuse: 0, fail: -1, lit: errRefused, next: true},
 		{name: "refused second", in: "a APPEND INBOX {1}\r\na {5}\r\nz NOOP\r\n", refuse: 1, fail: -1, got: "a", conts: 1, lit: errRefused, next: true},
@@ -55,6 +65,7 @@ func TestStream(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := NewReader(strings.NewReader(tc.in), Limits{})
+			r.UTF8 = tc.utf8
 			conts := 0
 			r.Continue = func(tag, name string, size int64) error { conts++; return nil }
 			var got []string
@@ -188,6 +199,8 @@ func FuzzStream(f *testing.F) {
 		"a APPEND {5+}\r\nINBOX {0}\r\n\r\n",
 		"a APPEND INBOX {1+}\r\nx {9999+}\r\nabc",
 		"a APPEND INBOX ({2+}\r\nab) {1}\r\nc\r\n",
+		"a APPEND INBOX UTF8 (~{5+}\r\nh\xc3\xa9lo) UTF8 (~{1}\r\nx)\r\n",
+		"a APPEND INBOX UTF8 ({3+}\r\nabc ~{1+}\r\nx) utf8 (~{999+}\r\nab",
 	} {
 		f.Add([]byte(s))
 	}
@@ -195,6 +208,8 @@ func FuzzStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := NewReader(bytes.NewReader(in), Limits{MaxLine: 512, MaxLiteral: 256, MaxCommand: 2048, MaxLiterals: 8})
 		r.Continue = func(string, string, int64) error { return nil }
+		// Both ways of reading APPEND's UTF8 data item (RFC 6855).
+		r.UTF8 = len(in)%2 == 0
 		n := 0
 		r.Stream = func(tag, name string, args []Arg, size int64, binary bool) (func(io.Reader) error, error) {
 			if len(args) == 0 {

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"io"
+	"strings"
 
 	"github.com/cote-mail/cote/pkg/imap"
 	"github.com/cote-mail/cote/pkg/storage"
@@ -26,8 +27,9 @@ type appendTx struct {
 }
 
 // streamAppend is the reader's Stream hook: it accepts the message
-// literals of APPEND (top-level literals after the mailbox) into the
-// save transaction, and keeps every other literal in memory. It refuses
+// literals of APPEND (top-level literals after the mailbox, and the
+// literal8 of "UTF8 (~{n})" after ENABLE UTF8=ACCEPT, RFC 6855 §4) into
+// the save transaction, and keeps every other literal in memory. It refuses
 // a message before its continuation request is sent: a mailbox that
 // does not exist (TRYCREATE), bad flags or date, a zero-byte message and
 // one over APPENDLIMIT (TOOBIG).
@@ -58,7 +60,17 @@ func (s *Session) streamAppend(tag, name string, args []imap.Arg, size int64, bi
 	if tx.count >= imap.MaxAppendMessages {
 		return nil, no("LIMIT", "Too many messages in one APPEND.")
 	}
-	opts, err := appendOptions(args[tx.next:])
+	before := args[tx.next:]
+	if n := len(before); n > 0 && before[n-1].Kind == imap.Atom && strings.EqualFold(before[n-1].Value, "UTF8") {
+		// The reader offers the UTF8 data item only after ENABLE
+		// UTF8=ACCEPT; its grammar wants a literal8. The message is
+		// stored as sent: RFC 6855 allows UTF-8 in its header.
+		if !binary {
+			return nil, bad("UTF8 data must be a literal8.")
+		}
+		before = before[:n-1]
+	}
+	opts, err := appendOptions(before)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +148,10 @@ func cmdAppend(s *Session, c *cmdCtx) error {
 		return err
 	}
 	for _, m := range parsed {
+		if m.UTF8 && !s.utf8Accept() {
+			// RFC 6855 §4: BAD unless UTF8=ACCEPT is enabled.
+			return bad("APPEND UTF8 needs ENABLE UTF8=ACCEPT.")
+		}
 		if !m.Streamed {
 			// Every top-level literal of APPEND goes through
 			// streamAppend; a message that did not is not one this

@@ -20,7 +20,11 @@
 // part's first 200 characters as Dovecot makes them, computed on first
 // FETCH and kept in the store's cache field "imap.preview1"; LAZY
 // answers from that cache only, NIL otherwise, as Dovecot does).
-// UTF8=ACCEPT (RFC 6855) is not implemented.
+// UTF8=ACCEPT (RFC 6855): after ENABLE UTF8=ACCEPT (authenticated state
+// only) mailbox names travel in UTF-8 as after ENABLE IMAP4rev2
+// (names.go), APPEND takes the "UTF8 (~{n})" data item, streamed into
+// the save like any message literal and stored as sent, and SEARCH with
+// a CHARSET is BAD (§3); UTF8=ONLY is not offered.
 //
 // CONDSTORE and QRESYNC (condstore.go) are always on, as in Dovecot: the
 // store gives every change a modseq and keeps expunged UIDs with theirs
@@ -51,7 +55,21 @@
 // user owns the mailboxes, so /private and /shared entries are both kept
 // and both visible to every session of the user. Limits: values of
 // MaxMetadataValue bytes ([METADATA MAXSIZE]), MaxMetadataEntries per
-// mailbox ([METADATA TOOMANY]). NOTIFY (RFC 5465) is not offered.
+// mailbox ([METADATA TOOMANY]).
+//
+// NOTIFY (RFC 5465, notify5465.go; the command's grammar is pkg/imap's
+// ParseNotify): every filter (SELECTED, SELECTED-DELAYED, INBOXES,
+// PERSONAL, SUBSCRIBED, SUBTREE, MAILBOXES) and the events MessageNew
+// (with fetch-att for the selected mailbox), MessageExpunge, FlagChange,
+// MailboxName and SubscriptionChange; AnnotationChange and the METADATA
+// events get [BADEVENT]. The selected mailbox is reported as always
+// (sync), expunges only where RFC 9051 §7.5.1 allows them, also under
+// SELECTED; its group's events gate what IDLE pushes. The other
+// mailboxes are compared with a snapshot (List, Subscriptions, Status
+// with MAILBOXID for renames) after every command and every
+// Config.NotifyPoll during IDLE, which become STATUS and LIST (OLDNAME)
+// responses; more than maxNotifyMailboxes mailboxes is
+// [NOTIFICATIONOVERFLOW].
 //
 // Structure: one command table (table.go) maps a command name ("UID
 // FETCH" is a two-word key) to its handler, the states it is allowed in

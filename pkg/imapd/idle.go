@@ -36,6 +36,9 @@ func cmdIdle(s *Session, c *cmdCtx) error {
 	}()
 	tick := time.NewTicker(s.cfg.Keepalive)
 	defer tick.Stop()
+	// NOTIFY (RFC 5465 §4): the other mailboxes are polled while idle.
+	poll, stopPoll := s.notifyPollC()
+	defer stopPoll()
 	var notify <-chan struct{}
 	if s.mbox != nil {
 		notify = s.mbox.Notify()
@@ -67,6 +70,13 @@ func cmdIdle(s *Session, c *cmdCtx) error {
 					return err
 				}
 				s.log.Warn("mailbox sync failed", zapErr(err))
+			}
+		case <-poll:
+			if err := s.notifyPoll(); err != nil {
+				if isIOError(err) {
+					return err
+				}
+				s.log.Warn("notify poll failed", zapErr(err))
 			}
 		case <-tick.C:
 			s.w.WriteString("* OK Still here\r\n")

@@ -39,11 +39,19 @@ func cmdLogout(s *Session, c *cmdCtx) error {
 	return nil
 }
 
-// cmdEnable: RFC 5161 for IMAP4rev2, CONDSTORE and QRESYNC (RFC 7162);
-// unknown names are ignored, as the RFC requires.
+// cmdEnable: RFC 5161 for IMAP4rev2, CONDSTORE and QRESYNC (RFC 7162)
+// and UTF8=ACCEPT (RFC 6855); unknown names are ignored, as the RFC
+// requires.
 func cmdEnable(s *Session, c *cmdCtx) error {
 	if len(c.args) == 0 {
 		return bad("Missing capability.")
+	}
+	for _, a := range c.args {
+		// RFC 6855 §3: "ENABLE UTF8=ACCEPT" only in the authenticated
+		// state, since it changes how the selected mailbox was named.
+		if a.Kind == imap.Atom && strings.EqualFold(a.Value, "UTF8=ACCEPT") && s.state == stateSelected {
+			return bad("ENABLE UTF8=ACCEPT is only valid in the authenticated state.")
+		}
 	}
 	var enabled []string
 	for _, a := range c.args {
@@ -62,6 +70,11 @@ func cmdEnable(s *Session, c *cmdCtx) error {
 			s.enableCondStore()
 			s.qresync = true
 			enabled = append(enabled, "QRESYNC")
+		case strings.EqualFold(a.Value, "UTF8=ACCEPT") && !s.utf8Accept():
+			// Mailbox names in UTF-8 (names.go), APPEND's UTF8 data
+			// item (append.go), no SEARCH CHARSET (search.go).
+			s.r.UTF8 = true
+			enabled = append(enabled, "UTF8=ACCEPT")
 		}
 	}
 	s.w.WriteString("* ENABLED")

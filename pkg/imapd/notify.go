@@ -19,7 +19,25 @@ func zapErr(err error) zap.Field { return zap.Error(err) }
 // does nothing: the view must not change during a command that uses
 // sequence numbers.
 func (s *Session) sync(force, allowExpunge bool) error {
+	if err := s.syncSelected(force, allowExpunge); err != nil {
+		return err
+	}
+	if force {
+		// After a command (and as IDLE starts): the other mailboxes
+		// NOTIFY watches (notify5465.go).
+		return s.notifyPoll()
+	}
+	return nil
+}
+
+// syncSelected is sync's part for the selected mailbox.
+func (s *Session) syncSelected(force, allowExpunge bool) error {
 	if s.mbox == nil || !allowExpunge {
+		return nil
+	}
+	if !force && s.notifyQuiet() {
+		// NOTIFY (SELECTED NONE): nothing is pushed; the next command
+		// reports it.
 		return nil
 	}
 	signalled := false
@@ -53,6 +71,13 @@ func (s *Session) sync(force, allowExpunge bool) error {
 		if !s.rev2 {
 			s.w.WriteString("* " + itoa(ch.Recent) + " RECENT\r\n")
 		}
+		if err := s.notifyNewMessages(before-uint32(len(ch.Expunged))+1, n); err != nil {
+			return err
+		}
+	}
+	if !force && !s.notifyFlags() {
+		// NOTIFY's selected group has no FlagChange.
+		return nil
 	}
 	for _, uid := range ch.FlagsChanged {
 		m, err := s.mbox.Message(uid)

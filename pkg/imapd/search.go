@@ -1,11 +1,8 @@
 package imapd
 
 import (
-	"bytes"
-	"encoding/base64"
 	"io"
 	"mime"
-	"mime/quotedprintable"
 	"net/mail"
 	"slices"
 	"strconv"
@@ -277,6 +274,11 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
+	if parsed.Charset != "" && s.utf8Accept() {
+		// RFC 6855 §3: after ENABLE UTF8=ACCEPT a charset label
+		// conflicts with the UTF-8 the strings are in.
+		return bad("SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT.")
+	}
 	prog, err := s.compile(parsed.Key)
 	if err != nil {
 		return err
@@ -484,56 +486,10 @@ func decodeHeaderValue(v string) string {
 	return v
 }
 
-// decodedLeaf is the text of leaf part p as SEARCH BODY sees it: the
-// transfer encoding undone, then the charset named by Content-Type
-// converted to UTF-8. Content that cannot be decoded is searched as
-// stored, and a charset nobody knows leaves the bytes as they are (they
-// still match an ASCII needle), as Dovecot's message decoder does.
+// decodedLeaf is the text of leaf part p as SEARCH BODY sees it
+// (message.DecodedText with the charset tables): a charset nobody knows
+// leaves the bytes as they are, so they still match an ASCII needle.
 func decodedLeaf(m *message.Message, p *message.Part) string {
-	o := p.BodyOffset()
-	body := m.Raw[o : o+p.Body.Physical]
-fields:
-	for _, f := range m.PartHeader(p) {
-		if !strings.EqualFold(f.Name, "Content-Transfer-Encoding") {
-			continue
-		}
-		switch strings.ToLower(strings.TrimSpace(f.Value)) {
-		case "base64":
-			clean := make([]byte, 0, len(body))
-			for _, c := range body {
-				if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-					clean = append(clean, c)
-				}
-			}
-			if i := bytes.IndexByte(clean, '='); i >= 0 {
-				// Data after the padding is ignored.
-				clean = bytes.TrimRight(clean[:i], "=")
-			}
-			if d, err := base64.RawStdEncoding.DecodeString(string(clean)); err == nil {
-				body = d
-			}
-		case "quoted-printable":
-			if d, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(body))); err == nil {
-				body = d
-			}
-		}
-		break fields
-	}
-	cs := ""
-	for _, prm := range p.Params {
-		if strings.EqualFold(prm.Name, "charset") {
-			cs = strings.TrimSpace(prm.Value)
-		}
-	}
-	typ, _ := p.MediaType()
-	switch strings.ToLower(cs) {
-	case "", "us-ascii", "ascii", "utf-8", "utf8":
-	default:
-		if typ == "text" {
-			if d, err := charset.Decode(cs, string(body)); err == nil {
-				return d
-			}
-		}
-	}
-	return string(body)
+	t, _ := message.DecodedText(m, p, charset.Decode)
+	return t
 }

@@ -60,6 +60,9 @@ type Config struct {
 	// imap_metadata = yes. Entries are kept by the mail store itself, so
 	// nothing like Dovecot's mail_attribute_dict is needed.
 	Metadata bool
+	// NotifyPoll is how often IDLE compares the other mailboxes with
+	// the NOTIFY snapshot (notify5465.go); DefaultNotifyPoll if unset.
+	NotifyPoll time.Duration
 	// Log is used when NewSession gets a nil logger.
 	Log *zap.Logger
 }
@@ -79,6 +82,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Limits.MaxLine <= 0 {
 		c.Limits.MaxLine = imap.DefaultMaxLine
+	}
+	if c.NotifyPoll <= 0 {
+		c.NotifyPoll = DefaultNotifyPoll
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
@@ -130,6 +136,8 @@ type Session struct {
 	// §3.1): FETCH responses then carry MODSEQ; qresync by ENABLE
 	// QRESYNC (§3.2.3): VANISHED replaces EXPUNGE (condstore.go).
 	condstore, qresync bool
+	// notify is the NOTIFY SET in force (RFC 5465, notify5465.go).
+	notify *notifyState
 }
 
 // flushReader flushes the pending responses before it reads from the
@@ -350,7 +358,9 @@ func (s *Session) capabilities() []string {
 		"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "THREAD=REFS")
 	// Always on, as in Dovecot: the store keeps modseqs and expunged UIDs.
 	caps = append(caps, "CONDSTORE", "QRESYNC", "WITHIN", "SAVEDATE")
-	caps = append(caps, "OBJECTID", "PREVIEW") // objectid.go, preview.go
+	// RFC 5465, notify5465.go.
+	caps = append(caps, "NOTIFY")
+	caps = append(caps, "OBJECTID", "PREVIEW", "UTF8=ACCEPT") // objectid.go, preview.go, names.go
 	if s.cfg.Quota {
 		caps = append(caps, "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")
 	}

@@ -97,6 +97,7 @@ func init() {
 
 		"GETMETADATA": {fn: cmdGetMetadata, states: anyState},
 		"SETMETADATA": {fn: cmdSetMetadata, states: anyState},
+		"NOTIFY":      {fn: cmdNotify, states: anyState},
 	}
 }
 
