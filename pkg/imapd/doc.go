@@ -16,10 +16,12 @@
 // (CONDSTORE, QRESYNC), 5032 (WITHIN), 8514 (SAVEDATE), 8474 (OBJECTID:
 // EMAILID, THREADID always NIL for want of a thread index, and MAILBOXID,
 // the store's storage.Status.MailboxID, in SELECT/EXAMINE, CREATE and
-// STATUS; objectid.go) and 8970 (PREVIEW, preview.go: the first text
-// part's first 200 characters as Dovecot makes them, computed on first
-// FETCH and kept in the store's cache field "imap.preview1"; LAZY
-// answers from that cache only, NIL otherwise, as Dovecot does).
+// STATUS; objectid.go) and 8970 (PREVIEW, preview.go: message.Preview,
+// the first text part's first 200 characters as Dovecot makes them, kept
+// in the store's cache field storage.CachePreview, which the store fills
+// at save when no charset tables are needed and the first FETCH fills
+// otherwise; LAZY answers from that cache only, NIL otherwise, as
+// Dovecot does).
 // UTF8=ACCEPT (RFC 6855): after ENABLE UTF8=ACCEPT (authenticated state
 // only) mailbox names travel in UTF-8 as after ENABLE IMAP4rev2
 // (names.go), APPEND takes the "UTF8 (~{n})" data item, streamed into

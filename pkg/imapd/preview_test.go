@@ -5,17 +5,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/cote-mail/cote/pkg/message"
+	"github.com/cote-mail/cote/pkg/storage"
 )
 
-// TestPreviewDovecot compares previewText with Dovecot 2.3.19.1's FETCH
-// PREVIEW answers for the messages of testdata/preview (dovecot.golden).
-// HTML is reduced more simply than Dovecot's html2text, so for HTML only
-// the words must agree, not the spaces between them.
+// previewDir is message.Preview's corpus, with Dovecot's answers.
+var previewDir = filepath.Join("..", "message", "testdata", "preview")
+
+// TestPreviewDovecot compares previewText (message.Preview with the
+// charset tables SEARCH uses) with Dovecot 2.3.19.1's FETCH PREVIEW
+// answers for the messages of pkg/message/testdata/preview
+// (dovecot.golden). HTML is reduced more simply than Dovecot's html2text,
+// so for HTML only the words must agree, not the spaces between them.
 func TestPreviewDovecot(t *testing.T) {
-	dir := filepath.Join("testdata", "preview")
+	dir := previewDir
 	golden, err := os.ReadFile(filepath.Join(dir, "dovecot.golden"))
 	if err != nil {
 		t.Fatal(err)
@@ -50,10 +54,13 @@ func TestPreviewDovecot(t *testing.T) {
 }
 
 // TestPreview: RFC 8970 §3's FETCH PREVIEW and PREVIEW (LAZY) on the
-// wire: LAZY answers NIL until a PREVIEW has filled the store's cache.
+// wire: LAZY answers at once for a message whose preview the store
+// computed at save (message 2: UTF-8), NIL for one it could not (message
+// 1: ISO-8859-1 needs the charset tables) until a PREVIEW has filled the
+// store's cache; COPY keeps both cached previews.
 func TestPreview(t *testing.T) {
 	ts := newTestServer(t, Config{})
-	raw, err := os.ReadFile(filepath.Join("testdata", "preview", "02-qp.eml"))
+	raw, err := os.ReadFile(filepath.Join(previewDir, "02-qp.eml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,10 +77,13 @@ func TestPreview(t *testing.T) {
 	}{
 		{"select", "SELECT INBOX", nil, "OK"},
 		{"lazy uncached", "FETCH 1 (PREVIEW (LAZY))", []string{"* 1 FETCH (PREVIEW NIL)"}, "OK"},
+		{"lazy at delivery", "FETCH 2 (PREVIEW (LAZY))", []string{"* 2 FETCH (PREVIEW \"Hello Bob.\")"}, "OK"},
 		{"preview", "FETCH 1 (PREVIEW)", []string{"* 1 FETCH (PREVIEW {38}", "Café crème, a long soft broken line.)"}, "OK"},
 		{"lazy cached", "FETCH 1 (UID PREVIEW (LAZY))", []string{"* 1 FETCH (UID 1 PREVIEW {38}", "Café crème, a long soft broken line.)"}, "OK"},
 		{"bare atom", "UID FETCH 2 PREVIEW", nil, "OK"},
 		{"lazy after", "UID FETCH 2 (PREVIEW (LAZY))", []string{"* 2 FETCH (UID 2 PREVIEW \"Hello Bob.\")"}, "OK"},
+		{"copy", "COPY 1:2 INBOX", nil, "OK"},
+		{"lazy copies", "FETCH 3:4 (PREVIEW (LAZY))", []string{"* 3 FETCH (PREVIEW {38}", "Café crème, a long soft broken line.)", "* 4 FETCH (PREVIEW \"Hello Bob.\")"}, "OK"},
 		{"bad modifier", "FETCH 1 (PREVIEW (FUZZY))", nil, "BAD"},
 		{"empty modifier", "FETCH 1 (PREVIEW ())", nil, "BAD"},
 		{"no seen", "FETCH 1 (FLAGS)", []string{`* 1 FETCH (FLAGS (\Recent))`}, "OK"},
@@ -98,7 +108,7 @@ func TestPreview(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, ok := mb.Cache(1, previewCacheField)
+			got, ok := mb.Cache(1, storage.CachePreview)
 			mb.Close()
 			u.Close()
 			if !ok || string(got) != "Café crème, a long soft broken line." {
@@ -109,42 +119,4 @@ func TestPreview(t *testing.T) {
 			t.Errorf("bare atom: %q", lines)
 		}
 	}
-}
-
-// BenchmarkPreviewText: the cost of computing one preview (paid once per
-// message; later fetches read the cache).
-func BenchmarkPreviewText(b *testing.B) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "preview", "05-alternative.eml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := message.Parse(raw)
-	b.ReportAllocs()
-	for b.Loop() {
-		previewText(m)
-	}
-}
-
-// FuzzPreviewText: any message gives a preview of valid UTF-8, at most
-// previewMax characters, without control characters, outer spaces or
-// runs of spaces.
-func FuzzPreviewText(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "preview", "*.eml"))
-	for _, p := range files {
-		if raw, err := os.ReadFile(p); err == nil {
-			f.Add(raw)
-		}
-	}
-	f.Add([]byte("Content-Type: text/html\r\n\r\n<script>x</script><!-- <p>a</p>&#0;&lt"))
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		p := previewText(message.Parse(raw))
-		if !utf8.ValidString(p) || utf8.RuneCountInString(p) > previewMax || p != strings.Trim(p, " ") || strings.Contains(p, "  ") {
-			t.Fatalf("preview %q", p)
-		}
-		for _, r := range p {
-			if r < 0x20 || r == 0x7f {
-				t.Fatalf("control character in preview %q", p)
-			}
-		}
-	})
 }

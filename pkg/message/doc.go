@@ -2,7 +2,9 @@
 // message, once: the MIME part tree with offsets, sizes and line counts
 // (RFC 5322, RFC 2045-2047, RFC 2231), the ENVELOPE and BODYSTRUCTURE
 // fields as data (RFC 9051 §7.5.2), and the content of BODY[section] and
-// BINARY[section] (RFC 9051 §6.4.5, RFC 3516). pkg/imap renders the
+// BINARY[section] (RFC 9051 §6.4.5, RFC 3516), and the PREVIEW text
+// (RFC 8970, preview.go; charsets other than UTF-8 are converted by a
+// CharsetDecoder the caller passes). pkg/imap renders the
 // structures as IMAP syntax (render.go); the mail index caches the tree
 // in its binary form (Part.MarshalBinary) so a FETCH never parses MIME
 // again.

@@ -19,10 +19,30 @@ const CacheStructure = "mime"
 // first LoadMessage, which must read it whole anyway.
 const MaxParseAtSave = 32 << 20
 
+// CachePreview is the cache field that holds a message's RFC 8970
+// PREVIEW text (message.Preview), UTF-8. Drivers write it next to
+// CacheStructure for a message they parse at save whose preview needs no
+// charset tables (COPY keeps the source's); the IMAP engine computes and
+// stores it on the first FETCH PREVIEW otherwise.
+const CachePreview = "imap.preview1"
+
 // StructureOf parses raw and returns its tree in cache form.
 func StructureOf(raw []byte) []byte {
 	data, _ := message.Parse(raw).Root.MarshalBinary()
 	return data
+}
+
+// ParseAtSave parses raw once and returns what a driver caches for it at
+// save: the tree in CacheStructure form and the CachePreview text, nil
+// when the preview needs a charset conversion (drivers do not link the
+// charset tables; the IMAP engine fills it later).
+func ParseAtSave(raw []byte) (tree, preview []byte) {
+	m := message.Parse(raw)
+	tree, _ = m.Root.MarshalBinary()
+	if p, ok := message.Preview(m, nil); ok {
+		preview = []byte(p)
+	}
+	return tree, preview
 }
 
 // LoadMessage reads message uid of mb with its part tree: from the cache

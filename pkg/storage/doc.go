@@ -33,7 +33,8 @@
 //
 // Cached message structure: CacheStructure holds message.Part's binary
 // form, written at save time; LoadMessage reads it and repairs a missing
-// or corrupt entry.
+// or corrupt entry. CachePreview holds the RFC 8970 PREVIEW text
+// (ParseAtSave computes both at save).
 //
 // One write for many recipients (shared.go): a Delivery saves one message
 // into many users' mailboxes, writing and syncing it once (the first

@@ -220,6 +220,9 @@ func (b *box) commitBatch(reqs []*commitReq) {
 			if t := r.sv.msgs[i].tree; t != nil {
 				enc = append(enc, encCache(m.uid, storage.CacheStructure, t)...)
 			}
+			if p := r.sv.msgs[i].preview; p != nil {
+				enc = append(enc, encCache(m.uid, storage.CachePreview, p)...)
+			}
 		}
 	}
 	if orphans {

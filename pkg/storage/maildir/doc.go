@@ -35,9 +35,10 @@
 // every commit and expunge, as Dovecot and Courier keep it.
 //
 // Cache (cache.go): a save parses the message once and stores its MIME
-// tree under storage.CacheStructure; a copy keeps the source's tree and
-// GUID (the uidlist's G extension, as Dovecot records it), so EMAILID
-// survives copies and rebuilds.
+// tree under storage.CacheStructure and its preview under
+// storage.CachePreview (when it needs no charset tables); a copy keeps
+// the source's tree, preview and GUID (the uidlist's G extension, as
+// Dovecot records it), so EMAILID survives copies and rebuilds.
 //
 // POP3 (pop3.go): storage.POP3Mailbox reads dovecot-uidlist's P (POP3
 // UIDL) and O (POP3 order) extensions at each call, so values Dovecot

@@ -245,9 +245,11 @@ type saved struct {
 	opts        storage.AppendOptions
 	// tree is the MIME tree in storage.CacheStructure form (nil: too
 	// large to parse at save, parsed on first use); guid is the source's
-	// GUID for a copy (its EMAILID), "" for a new message.
-	tree []byte
-	guid string
+	// GUID for a copy (its EMAILID), "" for a new message. preview is
+	// the storage.CachePreview text (nil: not known at save).
+	tree    []byte
+	preview []byte
+	guid    string
 }
 
 // save is a save transaction.
@@ -297,12 +299,13 @@ func (sv *save) Append(r io.Reader, opts storage.AppendOptions) error {
 		return storage.Errorf("save", sv.mb.name, kindOfOS(err), err)
 	}
 	size, vsize := c.Size, c.VSize
-	var tree []byte
+	var tree, preview []byte
 	if !raw.over {
-		// Parsed once here so no FETCH parses it again (cache.go).
-		tree = storage.StructureOf(raw.b)
+		// Parsed once here so no FETCH parses it again (cache.go), and
+		// PREVIEW (LAZY) answers at once.
+		tree, preview = storage.ParseAtSave(raw.b)
 	}
-	sv.msgs = append(sv.msgs, saved{tmp: tmp, base: format.WithSizes(base, size, vsize), size: size, vsize: vsize, opts: opts, tree: tree})
+	sv.msgs = append(sv.msgs, saved{tmp: tmp, base: format.WithSizes(base, size, vsize), size: size, vsize: vsize, opts: opts, tree: tree, preview: preview})
 	return nil
 }
 
@@ -338,13 +341,17 @@ func (mb *mailbox) Copy(dst storage.Mailbox, uids []uint32) ([]uint32, []uint32,
 		m := mb.b.st.msgs[uid]
 		var path, guid string
 		var meta storage.Message
-		var tree []byte
+		var tree, preview []byte
 		if m != nil {
 			path = mb.b.msgPath(m)
 			meta = mb.b.toMessage(m)
 			// The copy keeps the source's GUID (its EMAILID, RFC 8474
-			// §5.1) and its cached tree: the file is the same.
+			// §5.1) and its cached tree and preview: the file is the
+			// same.
 			guid, tree = guidOf(m), m.cache[storage.CacheStructure]
+			if p, ok := m.cache[storage.CachePreview]; ok {
+				preview = append([]byte{}, p...) // non-nil: an empty preview is known
+			}
 		}
 		mb.b.mu.Unlock()
 		if m == nil {
@@ -376,7 +383,7 @@ func (mb *mailbox) Copy(dst storage.Mailbox, uids []uint32) ([]uint32, []uint32,
 			src = append(src, uid)
 			continue
 		}
-		sv.msgs = append(sv.msgs, saved{tmp: tmp, base: full, size: m.size, vsize: m.vsize, opts: opts, tree: tree, guid: guid})
+		sv.msgs = append(sv.msgs, saved{tmp: tmp, base: full, size: m.size, vsize: m.vsize, opts: opts, tree: tree, preview: preview, guid: guid})
 		src = append(src, uid)
 	}
 	if len(src) == 0 {
