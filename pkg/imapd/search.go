@@ -122,8 +122,27 @@ func (sm *searchMsg) load() *message.Message {
 
 func (sm *searchMsg) header() []message.Field {
 	if sm.hdr == nil {
-		if m := sm.load(); m != nil {
+		m := sm.msg
+		if m == nil && sm.err == nil {
+			// Header keys read the header only: loading every message
+			// whole (and caching its MIME tree) made SEARCH SUBJECT over
+			// a large mailbox read and hold far more than it needs.
+			if b, err := sm.s.mbox.Open(sm.m.UID); err == nil {
+				raw, err := readHeader(b)
+				b.Close()
+				if err == nil && len(raw) < maxHeaderRead {
+					m = message.Parse(raw)
+				}
+			}
+		}
+		if m == nil {
+			m = sm.load()
+		}
+		if m != nil {
 			sm.hdr = m.PartHeader(m.Root)
+			if sm.hdr == nil {
+				sm.hdr = []message.Field{}
+			}
 		}
 	}
 	return sm.hdr
