@@ -9,6 +9,7 @@ require (
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-crypt/crypt v0.4.15
 	github.com/go-crypt/x v0.4.17
+	github.com/miekg/dns v1.1.73
 	github.com/spf13/cobra v1.10.2
 	github.com/xdg-go/scram v1.4.0
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78
@@ -18,10 +19,7 @@ require (
 	golang.org/x/text v0.44.0
 )
 
-require (
-	github.com/miekg/dns v1.1.73 // indirect
-	golang.org/x/net v0.62.0 // indirect
-)
+require golang.org/x/net v0.62.0 // indirect
 
 require (
 	github.com/emersion/go-smtp v0.25.1
