@@ -89,7 +89,7 @@ func without(list []string, drop string) []string {
 }
 
 // Every binary: tests' helpers stay out of production.
-var forbiddenEverywhere = []string{"pkg/testkit"}
+var forbiddenEverywhere = []string{"pkg/testkit", "pkg/login/logintest"}
 
 // cgoFree are the binaries that apply no_new_privs with AllThreadsSyscall,
 // which refuses to run once cgo is linked (ARCHITECTURE.md): login and

@@ -87,7 +87,7 @@ func TestAuthRequestFields(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			lc := newLineConn(t, tc.conn())
 			lc.expect("a LOGIN demo secret", "a "+okLine)
-			r := ts.auth.last()
+			r := ts.auth.Last()
 			if r.Mech != tc.wantMech || r.Service != "imap" || r.Secured != tc.secured || r.LocalName != tc.localName {
 				t.Errorf("request %+v", r)
 			}
@@ -154,7 +154,7 @@ func TestChannelBinding(t *testing.T) {
 				lc.expect("a AUTHENTICATE SCRAM-SHA-256-PLUS", "+ ")
 				lc.expect(b64, "a "+failLine)
 			}
-			r := ts.auth.last()
+			r := ts.auth.Last()
 			if r.Mech != "SCRAM-SHA-256-PLUS" || string(r.InitialResponse) != first || r.CBindType != tc.typ {
 				t.Fatalf("request mech %q initial %q cbind type %q", r.Mech, r.InitialResponse, r.CBindType)
 			}
@@ -166,7 +166,7 @@ func TestChannelBinding(t *testing.T) {
 	t.Run("no binding for non-PLUS", func(t *testing.T) {
 		lc := newLineConn(t, tls.Client(dial(t, ts.imaps), insecureTLS))
 		lc.expect("a AUTHENTICATE SCRAM-SHA-256 "+base64.StdEncoding.EncodeToString([]byte("n,,n=demo,r=abc")), "a "+failLine)
-		if r := ts.auth.last(); r.CBindType != "" || r.CBind != nil {
+		if r := ts.auth.Last(); r.CBindType != "" || r.CBind != nil {
 			t.Errorf("binding sent for a non-PLUS mechanism: %q %x", r.CBindType, r.CBind)
 		}
 	})
@@ -178,13 +178,13 @@ func TestAuthRestart(t *testing.T) {
 	ts := start(t, "", Options{})
 	lc := newLineConn(t, dial(t, ts.imap))
 	lc.expect("a LOGIN demo secret", "a "+okLine)
-	ts.auth.stop()
+	ts.auth.Stop()
 	lc.expect("b LOGIN demo secret", "b "+downLine)
 	lc.expect("c AUTHENTICATE PLAIN AGRlbW8Ac2VjcmV0", "c "+downLine)
 	// The capability falls back on the last MECH list it saw.
 	lc.expect("d CAPABILITY", "* CAPABILITY IMAP4rev1 SASL-IR ID LITERAL+ STARTTLS AUTH=PLAIN",
 		"d OK Pre-login capabilities listed, post-login capabilities have more.")
-	ts.auth.listen(t)
+	ts.auth.Listen(t)
 	lc.expect("e LOGIN demo secret", "e "+okLine)
 	lc.expect("f LOGIN demo wrong", "f "+failLine)
 }
@@ -193,7 +193,7 @@ func TestAuthRestart(t *testing.T) {
 // the configured mechanisms and logins say UNAVAILABLE.
 func TestAuthNeverReached(t *testing.T) {
 	ts := start(t, "auth_mechanisms = plain cram-md5\n", Options{})
-	ts.auth.stop()
+	ts.auth.Stop()
 	c := dial(t, ts.imap)
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	lc := &lineConn{t: t, c: c, br: bufio.NewReader(c)}

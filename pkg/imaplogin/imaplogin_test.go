@@ -120,7 +120,7 @@ func startWith(t *testing.T, extra string, opts Options, mechs []authproto.Mech)
 	log := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
 
 	fa := startFakeAuth(t, opts.AuthPath, mechs)
-	opts.AuthPath = fa.path
+	opts.AuthPath = fa.Path
 	srv, err := New(cfg, log, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -122,7 +122,7 @@ func start(t *testing.T, extra string, opts Options, mechs []authproto.Mech) *te
 	log := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
 
 	fa := startFakeAuth(t, opts.AuthPath, mechs)
-	opts.AuthPath = fa.path
+	opts.AuthPath = fa.Path
 	if opts.Hostname == "" {
 		opts.Hostname = "pop.example.org"
 	}
@@ -297,7 +297,7 @@ func TestAPOP(t *testing.T) {
 			if got := lc.read(); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
-			req := ts.auth.last()
+			req := ts.auth.Last()
 			if v, _ := req.Extra.Get(fieldAPOPChallenge); v != ch || req.Mech != "APOP" || req.Service != "pop3" {
 				t.Errorf("AUTH request %+v", req)
 			}
