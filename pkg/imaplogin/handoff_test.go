@@ -9,82 +9,36 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cote-mail/cote/pkg/ipc"
+	"github.com/cote-mail/cote/pkg/login/logintest"
 )
 
 // fakePost is a stand-in for the imap service on the handoff socket: it
 // takes each record and client, answers the tag with OK, and then
 // answers every command line "tag OK NAME" until LOGOUT.
-type fakePost struct {
-	path    string
-	records chan *ipc.Handoff
-	wg      sync.WaitGroup
-}
+type fakePost = logintest.FakePost
 
 func startFakePost(t *testing.T) *fakePost {
-	t.Helper()
-	fp := &fakePost{path: filepath.Join(t.TempDir(), "imap"), records: make(chan *ipc.Handoff, 4)}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: fp.path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fp.wg.Add(1)
-	go func() {
-		defer fp.wg.Done()
+	return logintest.StartFakePost(t, "imap", func(h *ipc.Handoff, nc net.Conn) {
+		fmt.Fprintf(nc, "%s OK Logged in\r\n", h.Tag)
+		br := bufio.NewReader(io.MultiReader(bytes.NewReader(h.Preamble), nc))
 		for {
-			c, err := ln.AcceptUnix()
+			line, err := br.ReadString('\n')
 			if err != nil {
 				return
 			}
-			fp.wg.Add(1)
-			go func() {
-				defer fp.wg.Done()
-				fp.serve(c)
-			}()
+			tag, name, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+			if strings.EqualFold(name, "LOGOUT") {
+				fmt.Fprintf(nc, "* BYE Logging out\r\n%s OK LOGOUT\r\n", tag)
+				return
+			}
+			fmt.Fprintf(nc, "%s OK %s\r\n", tag, name)
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		fp.wg.Wait()
 	})
-	return fp
-}
-
-func (fp *fakePost) serve(hc *net.UnixConn) {
-	defer hc.Close()
-	hc.SetDeadline(time.Now().Add(30 * time.Second))
-	h, f, err := ipc.ReceiveHandoff(hc)
-	if err != nil {
-		return
-	}
-	fp.records <- h
-	nc, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		return
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(nc, "%s OK Logged in\r\n", h.Tag)
-	br := bufio.NewReader(io.MultiReader(bytes.NewReader(h.Preamble), nc))
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		tag, name, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
-		if strings.EqualFold(name, "LOGOUT") {
-			fmt.Fprintf(nc, "* BYE Logging out\r\n%s OK LOGOUT\r\n", tag)
-			return
-		}
-		fmt.Fprintf(nc, "%s OK %s\r\n", tag, name)
-	}
 }
 
 // TestHandoff: a successful login hands the client to the imap service
@@ -93,7 +47,7 @@ func (fp *fakePost) serve(hc *net.UnixConn) {
 // passes on the end of the session.
 func TestHandoff(t *testing.T) {
 	fp := startFakePost(t)
-	ts := start(t, "", Options{HandoffPath: fp.path})
+	ts := start(t, "", Options{HandoffPath: fp.Path})
 	insecure := &tls.Config{InsecureSkipVerify: true, ServerName: "mail.example.org"}
 	tests := []struct {
 		name string
@@ -118,7 +72,7 @@ func TestHandoff(t *testing.T) {
 			}
 			var h *ipc.Handoff
 			select {
-			case h = <-fp.records:
+			case h = <-fp.Records:
 			case <-time.After(10 * time.Second):
 				t.Fatal("no handoff record")
 			}

@@ -8,83 +8,37 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cote-mail/cote/pkg/ipc"
+	"github.com/cote-mail/cote/pkg/login/logintest"
 )
 
 // fakePost is a stand-in for the pop3 service on the handoff socket: it
 // takes each record and client, answers "+OK Logged in." as the pop3
 // process does, then answers every command line "+OK NAME" until QUIT,
 // starting with the record's Preamble.
-type fakePost struct {
-	path    string
-	records chan *ipc.Handoff
-	wg      sync.WaitGroup
-}
+type fakePost = logintest.FakePost
 
 func startFakePost(t *testing.T) *fakePost {
-	t.Helper()
-	fp := &fakePost{path: filepath.Join(t.TempDir(), "pop3"), records: make(chan *ipc.Handoff, 4)}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: fp.path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fp.wg.Add(1)
-	go func() {
-		defer fp.wg.Done()
+	return logintest.StartFakePost(t, "pop3", func(h *ipc.Handoff, nc net.Conn) {
+		fmt.Fprintf(nc, "+OK Logged in.\r\n")
+		br := bufio.NewReader(io.MultiReader(bytes.NewReader(h.Preamble), nc))
 		for {
-			c, err := ln.AcceptUnix()
+			line, err := br.ReadString('\n')
 			if err != nil {
 				return
 			}
-			fp.wg.Add(1)
-			go func() {
-				defer fp.wg.Done()
-				fp.serve(c)
-			}()
+			name, _, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+			if strings.EqualFold(name, "QUIT") {
+				fmt.Fprintf(nc, "+OK Logging out.\r\n")
+				return
+			}
+			fmt.Fprintf(nc, "+OK %s\r\n", name)
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		fp.wg.Wait()
 	})
-	return fp
-}
-
-func (fp *fakePost) serve(hc *net.UnixConn) {
-	defer hc.Close()
-	hc.SetDeadline(time.Now().Add(30 * time.Second))
-	h, f, err := ipc.ReceiveHandoff(hc)
-	if err != nil {
-		return
-	}
-	fp.records <- h
-	nc, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		return
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(nc, "+OK Logged in.\r\n")
-	br := bufio.NewReader(io.MultiReader(bytes.NewReader(h.Preamble), nc))
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		name, _, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
-		if strings.EqualFold(name, "QUIT") {
-			fmt.Fprintf(nc, "+OK Logging out.\r\n")
-			return
-		}
-		fmt.Fprintf(nc, "+OK %s\r\n", name)
-	}
 }
 
 // TestHandoff: every login command hands the client to the pop3 service
@@ -92,7 +46,7 @@ func (fp *fakePost) serve(hc *net.UnixConn) {
 // pipelined after the login); over TLS the login process proxies.
 func TestHandoff(t *testing.T) {
 	fp := startFakePost(t)
-	ts := start(t, testConf, Options{HandoffPath: fp.path}, nil)
+	ts := start(t, testConf, Options{HandoffPath: fp.Path}, nil)
 	tests := []struct {
 		name  string
 		tls   bool
@@ -132,7 +86,7 @@ func TestHandoff(t *testing.T) {
 			}
 			var h *ipc.Handoff
 			select {
-			case h = <-fp.records:
+			case h = <-fp.Records:
 			case <-time.After(10 * time.Second):
 				t.Fatal("no handoff record")
 			}
