@@ -71,46 +71,14 @@ func (f *imapFlags) creds() ([]bench.Credential, error) {
 }
 
 func newLMTPCmd() *cobra.Command {
-	var (
-		rf                  runFlags
-		addr, rcpts, from   string
-		rcptCount, per, siz int
-		timeout             time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "lmtp",
-		Short: "durable LMTP deliveries per second",
-		Long: `Each simulated client keeps one LMTP session (RFC 2033) and delivers
+	return newDeliveryCmd("lmtp", "durable LMTP deliveries per second", `Each simulated client keeps one LMTP session (RFC 2033) and delivers
 messages of --size bytes back to back: MAIL, RCPT, DATA pipelined, one 250
 per recipient awaited. A delivery counts when every recipient's 250 has
 arrived, the point at which the server promises the message is on disk.
 --clients is the number of parallel sessions. --addr is host:port or
 unix:PATH.`,
-		Args:          cobra.NoArgs,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			list, err := expand(rcpts, rcptCount)
-			if err != nil {
-				return err
-			}
-			w, err := bench.NewLMTP(bench.LMTPConfig{Addr: addr, Recipients: list, PerMessage: per, From: from, Size: siz, Timeout: timeout})
-			if err != nil {
-				return err
-			}
-			return rf.run(cmd, w)
-		},
-	}
-	rf.add(cmd)
-	fl := cmd.Flags()
-	fl.StringVar(&addr, "addr", "127.0.0.1:24", "LMTP server, host:port or unix:PATH")
-	fl.StringVar(&rcpts, "rcpt", "user%d@example.org", "recipient template with %d, or one address")
-	fl.IntVar(&rcptCount, "rcpt-count", 100, "how many recipients a %d template numbers")
-	fl.IntVar(&per, "per-message", 1, "recipients in each transaction")
-	fl.StringVar(&from, "from", "bench@example.org", "envelope sender")
-	fl.IntVar(&siz, "size", 4096, "message size in bytes")
-	fl.DurationVar(&timeout, "timeout", 30*time.Second, "per-reply timeout")
-	return cmd
+		"127.0.0.1:24", "LMTP server, host:port or unix:PATH", "bench@example.org",
+		func(c bench.LMTPConfig) (bench.Workload, error) { return bench.NewLMTP(c) })
 }
 
 // expand turns a %d template into n names, or returns the one name.
@@ -129,6 +97,18 @@ func expand(spec string, n int) ([]string, error) {
 }
 
 func newSMTPCmd() *cobra.Command {
+	return newDeliveryCmd("smtp", "durable SMTP acceptances (250s) per second", `Each simulated client keeps one SMTP session (RFC 5321) to a port 25
+listener and sends messages of --size bytes back to back: MAIL, RCPT, DATA
+pipelined, then the data and its one reply. A message counts at the 250
+after the data, when the server has taken responsibility for it (it is in
+a durable queue). --clients is the number of parallel sessions.`,
+		"127.0.0.1:25", "SMTP server, host:port", "bench@remote.example",
+		func(c bench.LMTPConfig) (bench.Workload, error) { return bench.NewSMTP(c) })
+}
+
+// newDeliveryCmd is the lmtp and smtp subcommands: the same flags and
+// message stream, a different protocol and port.
+func newDeliveryCmd(use, short, long, defAddr, addrHelp, defFrom string, mk func(bench.LMTPConfig) (bench.Workload, error)) *cobra.Command {
 	var (
 		rf                  runFlags
 		addr, rcpts, from   string
@@ -136,13 +116,9 @@ func newSMTPCmd() *cobra.Command {
 		timeout             time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "smtp",
-		Short: "durable SMTP acceptances (250s) per second",
-		Long: `Each simulated client keeps one SMTP session (RFC 5321) to a port 25
-listener and sends messages of --size bytes back to back: MAIL, RCPT, DATA
-pipelined, then the data and its one reply. A message counts at the 250
-after the data, when the server has taken responsibility for it (it is in
-a durable queue). --clients is the number of parallel sessions.`,
+		Use:           use,
+		Short:         short,
+		Long:          long,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -151,7 +127,7 @@ a durable queue). --clients is the number of parallel sessions.`,
 			if err != nil {
 				return err
 			}
-			w, err := bench.NewSMTP(bench.LMTPConfig{Addr: addr, Recipients: list, PerMessage: per, From: from, Size: siz, Timeout: timeout})
+			w, err := mk(bench.LMTPConfig{Addr: addr, Recipients: list, PerMessage: per, From: from, Size: siz, Timeout: timeout})
 			if err != nil {
 				return err
 			}
@@ -160,11 +136,11 @@ a durable queue). --clients is the number of parallel sessions.`,
 	}
 	rf.add(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&addr, "addr", "127.0.0.1:25", "SMTP server, host:port")
+	fl.StringVar(&addr, "addr", defAddr, addrHelp)
 	fl.StringVar(&rcpts, "rcpt", "user%d@example.org", "recipient template with %d, or one address")
 	fl.IntVar(&rcptCount, "rcpt-count", 100, "how many recipients a %d template numbers")
 	fl.IntVar(&per, "per-message", 1, "recipients in each transaction")
-	fl.StringVar(&from, "from", "bench@remote.example", "envelope sender")
+	fl.StringVar(&from, "from", defFrom, "envelope sender")
 	fl.IntVar(&siz, "size", 4096, "message size in bytes")
 	fl.DurationVar(&timeout, "timeout", 30*time.Second, "per-reply timeout")
 	return cmd
