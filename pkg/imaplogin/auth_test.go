@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cote-mail/cote/pkg/authproto"
+	"github.com/cote-mail/cote/pkg/login"
 )
 
 // lineConn is a minimal IMAP client for exact exchanges.
@@ -234,7 +235,7 @@ func TestGS2BindingType(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := gs2BindingType([]byte(tc.in))
+			got, ok := login.GS2BindingType([]byte(tc.in))
 			if got != tc.want || ok != tc.ok {
 				t.Errorf("gs2BindingType(%q) = %q %v, want %q %v", tc.in, got, ok, tc.want, tc.ok)
 			}

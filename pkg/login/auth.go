@@ -256,3 +256,36 @@ func serverEndPoint(cert *x509.Certificate) []byte {
 	h.Write(cert.Raw)
 	return h.Sum(nil)
 }
+
+// BindChannel fills req's channel-binding fields for a -PLUS mechanism
+// from the client's first SCRAM message (first): the binding type is the
+// client's choice, named in its GS2 header (RFC 5802 §7), and the data of
+// that type travels to auth in the cote_cbind fields. A type this
+// connection cannot provide is logged and left out, so auth refuses the
+// exchange rather than the login process guessing.
+func (c *Client) BindChannel(req *authproto.Request, first []byte, log *zap.Logger) {
+	typ, ok := GS2BindingType(first)
+	if !ok {
+		return
+	}
+	cb, err := c.ChannelBinding(typ)
+	if err != nil {
+		log.Info("channel binding unavailable", zap.String("cbind_type", typ), zap.Error(err))
+		return
+	}
+	req.CBindType, req.CBind = typ, cb
+}
+
+// GS2BindingType returns the channel-binding type a SCRAM client-first
+// message asks for ("p=tls-exporter,..."), RFC 5802 §7 gs2-cbind-flag.
+func GS2BindingType(first []byte) (string, bool) {
+	s := string(first)
+	if !strings.HasPrefix(s, "p=") {
+		return "", false
+	}
+	typ, _, ok := strings.Cut(s[2:], ",")
+	if !ok || typ == "" {
+		return "", false
+	}
+	return typ, true
+}

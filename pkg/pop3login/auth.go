@@ -229,14 +229,7 @@ func (ss *session) authenticate(mech string, ir []byte, extra authproto.Fields, 
 			}
 			ir = resp
 		}
-		if typ, ok := gs2BindingType(ir); ok {
-			cb, err := ss.c.ChannelBinding(typ)
-			if err != nil {
-				log.Info("channel binding unavailable", zap.String("cbind_type", typ), zap.Error(err))
-			} else {
-				req.CBindType, req.CBind = typ, cb
-			}
-		}
+		ss.c.BindChannel(&req, ir, log)
 	}
 	req.InitialResponse = ir
 
@@ -304,18 +297,4 @@ func (ss *session) authenticate(mech string, ir []byte, extra authproto.Fields, 
 			return errReply(codeAuth, textAuthFailed)
 		}
 	}
-}
-
-// gs2BindingType returns the channel-binding type a SCRAM client-first
-// message asks for ("p=tls-exporter,..."), RFC 5802 §7 gs2-cbind-flag.
-func gs2BindingType(first []byte) (string, bool) {
-	s := string(first)
-	if !strings.HasPrefix(s, "p=") {
-		return "", false
-	}
-	typ, _, ok := strings.Cut(s[2:], ",")
-	if !ok || typ == "" {
-		return "", false
-	}
-	return typ, true
 }
