@@ -67,20 +67,8 @@ func New(cfg *settings.Config, log *zap.Logger, opts Options) (*Server, error) {
 			s.mechs = append(s.mechs, m)
 		}
 	}
-	chroot := ""
-	for _, svc := range cfg.Services() {
-		if svc.Name == "imap-login" {
-			chroot = svc.Chroot
-		}
-	}
-	path := opts.AuthPath
-	if path == "" {
-		path = login.AuthSocketPath(cfg, chroot)
-	}
-	s.handoff = opts.HandoffPath
-	if s.handoff == "" {
-		s.handoff = login.HandoffSocketPath(cfg, chroot, "imap")
-	}
+	path, handoff := login.SocketPaths(cfg, "imap", opts.AuthPath, opts.HandoffPath)
+	s.handoff = handoff
 	s.auth = login.NewAuth(path, log)
 	s.core = login.NewServer(lc, s.session)
 	return s, nil

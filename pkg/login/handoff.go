@@ -194,3 +194,23 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 	d.c.setWriteDeadline(time.Now().Add(proxyWriteTimeout))
 	return d.w.Write(p)
 }
+
+// SocketPaths returns the auth-client and handoff socket paths the login
+// service of proto (imap-login for "imap") uses, as the process sees them
+// inside its chroot; a non-empty override wins (tests).
+func SocketPaths(cfg *settings.Config, proto, authOverride, handoffOverride string) (auth, handoff string) {
+	chroot := ""
+	for _, svc := range cfg.Services() {
+		if svc.Name == proto+"-login" {
+			chroot = svc.Chroot
+		}
+	}
+	auth, handoff = authOverride, handoffOverride
+	if auth == "" {
+		auth = AuthSocketPath(cfg, chroot)
+	}
+	if handoff == "" {
+		handoff = HandoffSocketPath(cfg, chroot, proto)
+	}
+	return auth, handoff
+}

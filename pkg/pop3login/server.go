@@ -75,20 +75,8 @@ func New(cfg *settings.Config, log *zap.Logger, opts Options) (*Server, error) {
 			s.hostname = "localhost"
 		}
 	}
-	chroot := ""
-	for _, svc := range cfg.Services() {
-		if svc.Name == "pop3-login" {
-			chroot = svc.Chroot
-		}
-	}
-	path := opts.AuthPath
-	if path == "" {
-		path = login.AuthSocketPath(cfg, chroot)
-	}
-	s.handoff = opts.HandoffPath
-	if s.handoff == "" {
-		s.handoff = login.HandoffSocketPath(cfg, chroot, "pop3")
-	}
+	path, handoff := login.SocketPaths(cfg, "pop3", opts.AuthPath, opts.HandoffPath)
+	s.handoff = handoff
 	s.auth = login.NewAuth(path, log)
 	s.core = login.NewServer(lc, s.session)
 	return s, nil
