@@ -21,7 +21,7 @@ import (
 // mailRoot makes a directory for the mail homes owned by vmail, and lets
 // vmail traverse its ancestors up to the system's temp directory (the
 // test's temp directories are 0700 root).
-func mailRoot(t *testing.T, s *testkit.Suite) string {
+func mailRoot(t testing.TB, s *testkit.Suite) string {
 	t.Helper()
 	uid, gid, _ := testkit.UserCreds(t, "vmail")
 	dir := filepath.Join(s.Dir(), "vmail")

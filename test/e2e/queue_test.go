@@ -214,7 +214,7 @@ func startQueueSuite(t testing.TB, extra string, users ...string) *testkit.Suite
 	if err := os.Chown(usersFile, uid, gid); err != nil {
 		t.Fatal(err)
 	}
-	homes := queueMailRoot(t, s)
+	homes := mailRoot(t, s)
 	s.Rewrite(fmt.Sprintf(`protocols = imap lmtp smtp
 auth_mechanisms = plain login
 mail_location = maildir:~/Maildir
@@ -235,31 +235,6 @@ postscreen_greet_wait = 0
 %s`, usersFile, homes, filepath.Join(s.Dir(), "spool"), mailNamespace, extra))
 	s.Start()
 	return s
-}
-
-// queueMailRoot is mailRoot for benchmarks too: s.Dir()/vmail owned by vmail, its parents
-// under the temp directory traversable.
-func queueMailRoot(t testing.TB, s *testkit.Suite) string {
-	t.Helper()
-	uid, gid, _ := testkit.UserCreds(t, "vmail")
-	dir := filepath.Join(s.Dir(), "vmail")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(dir, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	stop := filepath.Clean(os.TempDir())
-	for p := filepath.Dir(dir); p != stop && p != "/" && strings.HasPrefix(p, stop); p = filepath.Dir(p) {
-		st, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(p, st.Mode().Perm()|0o011); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }
 
 // BenchmarkQueueThroughput measures enqueue+deliver: b.N messages sent over 1 or 10

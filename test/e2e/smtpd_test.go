@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cote-mail/cote/pkg/passwd"
 	"github.com/cote-mail/cote/pkg/settings"
 	"github.com/cote-mail/cote/pkg/testkit"
 )
@@ -25,60 +24,12 @@ func startSMTPSuite(t *testing.T, users ...string) (*testkit.Suite, string) {
 	return startSMTPSuiteExtra(t, "", users...)
 }
 
-// startSMTPSuiteExtra is startSMTPSuite with extra configuration text.
+// startSMTPSuiteExtra is startSMTPSuite with extra configuration text; it
+// returns the spool directory too (the master creates it for the queue).
 func startSMTPSuiteExtra(t *testing.T, extra string, users ...string) (*testkit.Suite, string) {
 	t.Helper()
-	testkit.RequireRoot(t)
-	testkit.RequireUser(t, "vmail")
-	testkit.RequireUser(t, "cote-smtp")
-	s := testkit.New(t, testkit.Options{})
-	usersFile := filepath.Join(s.Dir(), "etc", "users")
-	var sb strings.Builder
-	for _, u := range users {
-		h, err := passwd.Hash("SSHA256", u, userPassword(u), passwd.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&sb, "%s:%s::::::\n", u, h)
-	}
-	if err := os.WriteFile(usersFile, []byte(sb.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	uid, gid, _ := testkit.UserCreds(t, "cote")
-	if err := os.Chown(usersFile, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	// The master creates queue_directory when the queue service is built;
-	// smtpd alone needs it to exist, owned by mail_owner.
-	spool := filepath.Join(s.Dir(), "spool")
-	if err := os.Mkdir(spool, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	suid, sgid, _ := testkit.UserCreds(t, "cote-smtp")
-	if err := os.Chown(spool, suid, sgid); err != nil {
-		t.Fatal(err)
-	}
-	homes := mailRoot(t, s)
-	s.Rewrite(fmt.Sprintf(`protocols = imap lmtp smtp
-auth_mechanisms = plain login
-mail_location = maildir:~/Maildir
-passdb {
-  driver = passwd-file
-  args = %s
-}
-userdb {
-  driver = static
-  args = uid=vmail gid=vmail home=%s/%%d/%%n
-}
-queue_directory = %s
-myhostname = mx.example.com
-mydestination = mx.example.com, example.com
-mynetworks = 192.0.2.0/24
-postscreen_greet_wait = 0
-%s
-%s`, usersFile, homes, spool, mailNamespace, extra))
-	s.Start()
-	return s, spool
+	s := startQueueSuite(t, extra, users...)
+	return s, filepath.Join(s.Dir(), "spool")
 }
 
 // waitForMessage waits until a file under one of dirs holds subject: the
