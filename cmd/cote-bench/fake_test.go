@@ -8,49 +8,24 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cote-mail/cote/pkg/testkit"
 )
 
 // serveFake accepts connections on a loopback listener and runs serve on
 // each until the test ends.
 func serveFake(t *testing.T, serve func(c net.Conn)) (host string, port int) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				serve(c)
-			})
-		}
+	addr := testkit.ServeLoopback(t, func(c net.Conn) {
+		defer c.Close()
+		serve(c)
 	})
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	a := l.Addr().(*net.TCPAddr)
-	return a.IP.String(), a.Port
+	h, p, _ := net.SplitHostPort(addr)
+	port, _ = strconv.Atoi(p)
+	return h, port
 }
 
 // brokenIMAP greets, then answers every command with "OK" but SELECT with

@@ -10,11 +10,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cote-mail/cote/pkg/bench/imapc"
+	"github.com/cote-mail/cote/pkg/testkit"
 )
 
 func TestHistogramQuantiles(t *testing.T) {
@@ -177,35 +177,7 @@ func TestRunStopsAtOps(t *testing.T) {
 // the connection.
 func fakeIMAP(t *testing.T, answer func(tag, cmd string) string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { serveFake(c, answer) })
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
+	return testkit.ServeLoopback(t, func(c net.Conn) { serveFake(c, answer) })
 }
 
 func serveFake(c net.Conn, answer func(tag, cmd string) string) {

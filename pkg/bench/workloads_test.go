@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cote-mail/cote/pkg/bench/imapc"
+	"github.com/cote-mail/cote/pkg/testkit"
 )
 
 func TestReadReply(t *testing.T) {
@@ -70,35 +70,7 @@ func FuzzReadReply(f *testing.F) {
 // lines, or "" to close the connection.
 func fakeLMTP(t *testing.T, answer func(cmd string) string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { serveLMTP(c, answer) })
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
+	return testkit.ServeLoopback(t, func(c net.Conn) { serveLMTP(c, answer) })
 }
 
 func serveLMTP(c net.Conn, answer func(cmd string) string) {
@@ -572,35 +544,7 @@ func TestSMTPCountsBrokenServers(t *testing.T) {
 // reply to a command line ("" keeps the correct one, "CLOSE" hangs up).
 func fakePOP3(t *testing.T, msgs []string, answer func(cmd string) string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { servePOP3(c, msgs, answer) })
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
+	return testkit.ServeLoopback(t, func(c net.Conn) { servePOP3(c, msgs, answer) })
 }
 
 func servePOP3(c net.Conn, msgs []string, answer func(cmd string) string) {
