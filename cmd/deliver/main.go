@@ -49,6 +49,7 @@ import (
 	"github.com/cote-mail/cote/pkg/authproto"
 	"github.com/cote-mail/cote/pkg/config"
 	"github.com/cote-mail/cote/pkg/delivery"
+	"github.com/cote-mail/cote/pkg/imap/charset"
 	cotelog "github.com/cote-mail/cote/pkg/log"
 	"github.com/cote-mail/cote/pkg/mailuser"
 	"github.com/cote-mail/cote/pkg/settings"
@@ -72,7 +73,9 @@ func main() {
 }
 
 func drivers(log *zap.Logger) map[string]storage.Driver {
-	return map[string]storage.Driver{"maildir": maildir.New(log).Open}
+	md := maildir.New(log)
+	md.SetCharsetDecoder(charset.Decode) // cached previews of every charset
+	return map[string]storage.Driver{"maildir": md.Open}
 }
 
 // overrides collects -o key=value.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/cote-mail/cote/pkg/imap/charset"
 	"github.com/cote-mail/cote/pkg/imapd"
 	"github.com/cote-mail/cote/pkg/postlogin"
 	"github.com/cote-mail/cote/pkg/service"
@@ -24,6 +25,8 @@ func main() {
 		if err != nil {
 			return err
 		}
+		md := maildir.New(rt.Log)
+		md.SetCharsetDecoder(charset.Decode) // APPENDed messages get their previews at once
 		srv := postlogin.New(rt.Settings, postlogin.Protocol{
 			Name: "imap",
 			Refuse: func(conn net.Conn, tag, code, text string) error {
@@ -34,7 +37,7 @@ func main() {
 				return imapd.NewSession(icfg, l.User, l.Conn, l.Log).Serve(ctx, l.Record.Preamble, l.Record.Tag)
 			},
 		}, postlogin.Config{
-			Drivers: map[string]storage.Driver{"maildir": maildir.New(rt.Log).Open},
+			Drivers: map[string]storage.Driver{"maildir": md.Open},
 			Log:     rt.Log,
 		})
 		defer srv.Close()

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 
+	"github.com/cote-mail/cote/pkg/imap/charset"
 	"github.com/cote-mail/cote/pkg/lmtp"
 	"github.com/cote-mail/cote/pkg/service"
 	"github.com/cote-mail/cote/pkg/storage"
@@ -17,8 +18,10 @@ import (
 
 func main() {
 	service.Main(func(ctx context.Context, rt *service.Runtime) error {
+		md := maildir.New(rt.Log)
+		md.SetCharsetDecoder(charset.Decode) // cached previews of every charset
 		srv, err := lmtp.New(rt.Settings, lmtp.Config{
-			Drivers: map[string]storage.Driver{"maildir": maildir.New(rt.Log).Open},
+			Drivers: map[string]storage.Driver{"maildir": md.Open},
 			Log:     rt.Log,
 		})
 		if err != nil {

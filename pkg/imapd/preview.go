@@ -8,9 +8,11 @@ import (
 
 // RFC 8970 PREVIEW: message.Preview's text, kept in the store's
 // per-message cache (storage.CachePreview). The maildir driver fills it
-// when it saves a message it parses (up to storage.MaxParseAtSave) whose
-// preview needs no charset conversion; otherwise the first FETCH PREVIEW
-// computes and stores it, so later fetches read it from there. PREVIEW
+// when it saves a message it parses (up to storage.MaxParseAtSave; the
+// imap, lmtp and deliver processes give it pkg/imap/charset's decoder, so
+// every charset is converted at save); otherwise (a larger message, one
+// saved by Dovecot or an older cote) the first FETCH PREVIEW computes and
+// stores it, so later fetches read it from there. PREVIEW
 // (LAZY) answers only from the cache and NIL otherwise, as Dovecot does:
 // RFC 8970 §3.2 lets a client ask for the previews that are cheap at once
 // and fetch the others without LAZY later.

@@ -21,9 +21,10 @@ const MaxParseAtSave = 32 << 20
 
 // CachePreview is the cache field that holds a message's RFC 8970
 // PREVIEW text (message.Preview), UTF-8. Drivers write it next to
-// CacheStructure for a message they parse at save whose preview needs no
-// charset tables (COPY keeps the source's); the IMAP engine computes and
-// stores it on the first FETCH PREVIEW otherwise.
+// CacheStructure for a message they parse at save (COPY keeps the
+// source's); when the preview needs a charset the saving process cannot
+// decode, the IMAP engine computes and stores it on the first FETCH
+// PREVIEW instead.
 const CachePreview = "imap.preview1"
 
 // StructureOf parses raw and returns its tree in cache form.
@@ -33,13 +34,15 @@ func StructureOf(raw []byte) []byte {
 }
 
 // ParseAtSave parses raw once and returns what a driver caches for it at
-// save: the tree in CacheStructure form and the CachePreview text, nil
-// when the preview needs a charset conversion (drivers do not link the
-// charset tables; the IMAP engine fills it later).
-func ParseAtSave(raw []byte) (tree, preview []byte) {
+// save: the tree in CacheStructure form and the CachePreview text. decode
+// converts the text part's charset (the processes that save mail, imap,
+// lmtp and deliver, pass pkg/imap/charset's); preview is nil when the
+// part needs a conversion decode cannot make, or decode is nil (the IMAP
+// engine fills it on first use).
+func ParseAtSave(raw []byte, decode message.CharsetDecoder) (tree, preview []byte) {
 	m := message.Parse(raw)
 	tree, _ = m.Root.MarshalBinary()
-	if p, ok := message.Preview(m, nil); ok {
+	if p, ok := message.Preview(m, decode); ok {
 		preview = []byte(p)
 	}
 	return tree, preview

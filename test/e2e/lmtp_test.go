@@ -3,6 +3,7 @@ package e2e
 import (
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,4 +63,49 @@ print("done")
 		}
 		c.cmd("z", "LOGOUT")
 	}
+}
+
+// TestLMTPPreviewAtDelivery: lmtp caches every delivered message's RFC 8970
+// preview, whatever the charset of its text, so the first FETCH PREVIEW
+// (LAZY) over IMAP answers the text, never NIL (LAZY answers only what is
+// cached).
+func TestLMTPPreviewAtDelivery(t *testing.T) {
+	py := testkit.RequireTool(t, "python3", "python3")
+	s := startMailSuite(t, "carol@example.com")
+	sock := filepath.Join(s.BaseDir(), "lmtp")
+	script := `
+import smtplib, sys
+msgs = [
+    b"Subject: a\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\ncaf\xe9 cr\xe8me\r\n",
+    b"Subject: b\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\n\xf0\xd2\xc9\xd7\xc5\xd4\r\n",
+    b"Subject: c\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n> quoted\r\nplain text\r\n",
+]
+s = smtplib.LMTP(sys.argv[1])
+for m in msgs:
+    s.sendmail("sender@example.org", ["carol@example.com"], m)
+s.quit()
+print("done")
+`
+	if out, err := exec.Command(py, "-c", script, sock).CombinedOutput(); err != nil {
+		t.Fatalf("smtplib.LMTP: %v\n%s", err, out)
+	}
+	c := openMailSession(t, s, "carol@example.com")
+	if _, got := c.cmd("s", "SELECT INBOX"); !strings.HasPrefix(got, "s OK") {
+		t.Fatalf("SELECT: %q", got)
+	}
+	untagged, got := c.cmd("f", "FETCH 1:* (PREVIEW (LAZY))")
+	if !strings.HasPrefix(got, "f OK") {
+		t.Fatalf("FETCH: %q", got)
+	}
+	want := []string{
+		// 8-bit text goes as a literal until the client ENABLEs
+		// UTF8=ACCEPT (the session's reader splits at the literal).
+		"* 1 FETCH (PREVIEW {12}", "café crème)",
+		"* 2 FETCH (PREVIEW {12}", "Привет)",
+		`* 3 FETCH (PREVIEW "plain text")`,
+	}
+	if !slices.Equal(untagged, want) {
+		t.Fatalf("FETCH PREVIEW (LAZY):\n%q\nwant:\n%q", untagged, want)
+	}
+	c.cmd("z", "LOGOUT")
 }

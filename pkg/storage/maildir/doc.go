@@ -36,7 +36,9 @@
 //
 // Cache (cache.go): a save parses the message once and stores its MIME
 // tree under storage.CacheStructure and its preview under
-// storage.CachePreview (when it needs no charset tables); a copy keeps
+// storage.CachePreview (charsets other than UTF-8 converted by the
+// decoder Driver.SetCharsetDecoder gives; without one such previews are
+// left to the IMAP engine); a copy keeps
 // the source's tree, preview and GUID (the uidlist's G extension, as
 // Dovecot records it), so EMAILID survives copies and rebuilds.
 //

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cote-mail/cote/pkg/message"
 	"github.com/cote-mail/cote/pkg/storage"
 )
 
@@ -32,7 +33,17 @@ type Driver struct {
 	idle []*box
 
 	watch *watcher
+
+	// decode converts the charset of a text part while a message is
+	// saved, for its cached preview (SetCharsetDecoder); nil leaves
+	// previews that need one to the IMAP engine.
+	decode message.CharsetDecoder
 }
+
+// SetCharsetDecoder sets the converter used for the cached preview of
+// messages saved through d (pkg/imap/charset.Decode in the processes that
+// link the charset tables). Call it before the first Open.
+func (d *Driver) SetCharsetDecoder(dec message.CharsetDecoder) { d.decode = dec }
 
 // New returns a Driver. The watcher starts with the first watched
 // mailbox; Close stops it.

@@ -303,7 +303,7 @@ func (sv *save) Append(r io.Reader, opts storage.AppendOptions) error {
 	if !raw.over {
 		// Parsed once here so no FETCH parses it again (cache.go), and
 		// PREVIEW (LAZY) answers at once.
-		tree, preview = storage.ParseAtSave(raw.b)
+		tree, preview = storage.ParseAtSave(raw.b, sv.mb.s.d.decode)
 	}
 	sv.msgs = append(sv.msgs, saved{tmp: tmp, base: format.WithSizes(base, size, vsize), size: size, vsize: vsize, opts: opts, tree: tree, preview: preview})
 	return nil

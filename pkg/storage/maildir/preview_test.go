@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -86,6 +87,51 @@ func TestPreviewCachedAtSave(t *testing.T) {
 	}
 }
 
+// TestPreviewCachedWithCharsets: a driver given a charset decoder caches
+// the preview of a text part in another charset at save too, and one
+// whose decoder does not know the charset caches the bytes as they are
+// (what the IMAP engine answers for it too, as Dovecot does).
+func TestPreviewCachedWithCharsets(t *testing.T) {
+	latin1 := func(cs, s string) (string, error) {
+		if !strings.EqualFold(cs, "iso-8859-1") {
+			return "", errors.New("unknown charset " + cs)
+		}
+		r := make([]rune, 0, len(s))
+		for i := 0; i < len(s); i++ {
+			r = append(r, rune(s[i]))
+		}
+		return string(r), nil
+	}
+	cases := []struct {
+		name, raw string
+		want      string
+		cached    bool
+	}{
+		{"latin1", "Subject: c\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\ncaf\xe9 cr\xe8me\r\n", "café crème", true},
+		{"unknown charset", "Subject: k\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\nabc\r\n", "abc", true},
+	}
+	d := newDriver(t)
+	d.SetCharsetDecoder(latin1)
+	u := openUser(t, t.TempDir(), d, nil)
+	inbox, err := u.Open("INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inbox.Close()
+	sv, _ := inbox.BeginSave()
+	for _, c := range cases {
+		must(t, sv.Append(strings.NewReader(c.raw), storage.AppendOptions{}))
+	}
+	_, uids, err := sv.Commit()
+	must(t, err)
+	for i, c := range cases {
+		got, ok := inbox.Cache(uids[i], storage.CachePreview)
+		if ok != c.cached || string(got) != c.want {
+			t.Errorf("%s: preview %q %v, want %q %v", c.name, got, ok, c.want, c.cached)
+		}
+	}
+}
+
 // BenchmarkParseAtSave is the CPU a save spends parsing a message
 // (benchMsg) before and after the preview was added to it.
 func BenchmarkParseAtSave(b *testing.B) {
@@ -99,7 +145,7 @@ func BenchmarkParseAtSave(b *testing.B) {
 	b.Run("structure+preview", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			storage.ParseAtSave(raw)
+			storage.ParseAtSave(raw, nil)
 		}
 	})
 }
