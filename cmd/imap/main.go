@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/cote-mail/cote/pkg/imap/charset"
 	"github.com/cote-mail/cote/pkg/imapd"
+	"github.com/cote-mail/cote/pkg/message/charset"
 	"github.com/cote-mail/cote/pkg/postlogin"
 	"github.com/cote-mail/cote/pkg/service"
 	"github.com/cote-mail/cote/pkg/storage"

@@ -9,8 +9,8 @@ package main
 import (
 	"context"
 
-	"github.com/cote-mail/cote/pkg/imap/charset"
 	"github.com/cote-mail/cote/pkg/lmtp"
+	"github.com/cote-mail/cote/pkg/message/charset"
 	"github.com/cote-mail/cote/pkg/service"
 	"github.com/cote-mail/cote/pkg/storage"
 	"github.com/cote-mail/cote/pkg/storage/maildir"

@@ -12,7 +12,7 @@
 //     iterated and rendered (COPYUID, APPENDUID, ESEARCH).
 //   - search.go: SEARCH programs (RFC 9051 §6.4.4 plus IMAP4rev1's NEW,
 //     OLD, RECENT), CHARSET, ESEARCH RETURN options (RFC 4731, RFC 5182).
-//     Legacy charsets come from pkg/imap/charset, passed in as a
+//     Legacy charsets come from pkg/message/charset, passed in as a
 //     CharsetDecoder, so imap-login does not link the charset tables.
 //   - sort.go: SORT (RFC 5256, RFC 5957 DISPLAYFROM/DISPLAYTO, RFC 5267
 //     RETURN) and THREAD arguments; the charset and program after them

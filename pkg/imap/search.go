@@ -99,7 +99,7 @@ type Search struct {
 }
 
 // CharsetDecoder converts s from the named charset to UTF-8; an unknown
-// charset is an error. The engine passes pkg/imap/charset.Decode, which
+// charset is an error. The engine passes pkg/message/charset.Decode, which
 // links the legacy charset tables; a nil decoder knows only UTF-8 and
 // US-ASCII. Kept outside this package so imap-login does not carry them.
 type CharsetDecoder func(charset, s string) (string, error)

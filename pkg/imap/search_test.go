@@ -151,7 +151,7 @@ func TestParseSearchErrors(t *testing.T) {
 
 func TestParseSearchCharsetDecoder(t *testing.T) {
 	// A decoder for a made-up charset that upper-cases, standing in for
-	// pkg/imap/charset (tested there).
+	// pkg/message/charset (tested there).
 	dec := func(cs, s string) (string, error) {
 		if cs != "X-UPPER" {
 			return "", errors.New("unknown")

@@ -1,15 +1,15 @@
 package imapd
 
 import (
-	"github.com/cote-mail/cote/pkg/imap/charset"
 	"github.com/cote-mail/cote/pkg/message"
+	"github.com/cote-mail/cote/pkg/message/charset"
 	"github.com/cote-mail/cote/pkg/storage"
 )
 
 // RFC 8970 PREVIEW: message.Preview's text, kept in the store's
 // per-message cache (storage.CachePreview). The maildir driver fills it
 // when it saves a message it parses (up to storage.MaxParseAtSave; the
-// imap, lmtp and deliver processes give it pkg/imap/charset's decoder, so
+// imap, lmtp and deliver processes give it pkg/message/charset's decoder, so
 // every charset is converted at save); otherwise (a larger message, one
 // saved by Dovecot or an older cote) the first FETCH PREVIEW computes and
 // stores it, so later fetches read it from there. PREVIEW

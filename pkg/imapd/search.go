@@ -14,8 +14,8 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/cote-mail/cote/pkg/imap"
-	"github.com/cote-mail/cote/pkg/imap/charset"
 	"github.com/cote-mail/cote/pkg/message"
+	"github.com/cote-mail/cote/pkg/message/charset"
 	"github.com/cote-mail/cote/pkg/storage"
 )
 
@@ -478,7 +478,7 @@ func titleString(s string) string {
 }
 
 // wordDecoder decodes RFC 2047 encoded-words in every charset
-// pkg/imap/charset knows, not just the UTF-8 and ISO-8859-1 the standard
+// pkg/message/charset knows, not just the UTF-8 and ISO-8859-1 the standard
 // library handles alone.
 var wordDecoder = mime.WordDecoder{
 	CharsetReader: func(name string, in io.Reader) (io.Reader, error) {

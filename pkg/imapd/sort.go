@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/cote-mail/cote/pkg/imap"
-	"github.com/cote-mail/cote/pkg/imap/charset"
+	"github.com/cote-mail/cote/pkg/message/charset"
 	"github.com/cote-mail/cote/pkg/storage"
 )
 

@@ -12,7 +12,7 @@ import (
 )
 
 // CharsetDecoder converts s from the named charset to UTF-8; an unknown
-// charset is an error. pkg/imap/charset.Decode is one: this package takes
+// charset is an error. pkg/message/charset.Decode is one: this package takes
 // it as a parameter because the charset tables must not be linked into
 // every binary that links this package.
 type CharsetDecoder func(charset, s string) (string, error)

@@ -36,7 +36,7 @@ func StructureOf(raw []byte) []byte {
 // ParseAtSave parses raw once and returns what a driver caches for it at
 // save: the tree in CacheStructure form and the CachePreview text. decode
 // converts the text part's charset (the processes that save mail, imap,
-// lmtp and deliver, pass pkg/imap/charset's); preview is nil when the
+// lmtp and deliver, pass pkg/message/charset's); preview is nil when the
 // part needs a conversion decode cannot make, or decode is nil (the IMAP
 // engine fills it on first use).
 func ParseAtSave(raw []byte, decode message.CharsetDecoder) (tree, preview []byte) {

@@ -41,7 +41,7 @@ type Driver struct {
 }
 
 // SetCharsetDecoder sets the converter used for the cached preview of
-// messages saved through d (pkg/imap/charset.Decode in the processes that
+// messages saved through d (pkg/message/charset.Decode in the processes that
 // link the charset tables). Call it before the first Open.
 func (d *Driver) SetCharsetDecoder(dec message.CharsetDecoder) { d.decode = dec }
 
