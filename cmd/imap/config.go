@@ -18,7 +18,8 @@ import (
 // the IDLE keepalive, imap_literal_minus turns LITERAL+ into LITERAL- and
 // the quota plugin's quota_max_mail_size is APPENDLIMIT (none when unset
 // or 0, as in Dovecot); mail_plugins' imap_quota and imap_zlib turn on
-// QUOTA and COMPRESS; imap_metadata turns on METADATA. The other limits (literal count, nesting depth)
+// QUOTA and COMPRESS; imap_metadata turns on METADATA; imap_capability
+// changes what CAPABILITY lists. The other limits (literal count, nesting depth)
 // have no Dovecot setting and keep the engine's defaults.
 func sessionConfig(sec *settings.Section, log *zap.Logger) (imapd.Config, error) {
 	lim := imap.Limits{MaxLine: int(sec.Size("imap_max_line_length"))}
@@ -44,6 +45,7 @@ func sessionConfig(sec *settings.Section, log *zap.Logger) (imapd.Config, error)
 		Quota:       quota,
 		Compress:    slices.Contains(plugins, "imap_zlib"),
 		Metadata:    sec.Bool("imap_metadata"),
+		Capability:  sec.Get("imap_capability"),
 		Log:         log,
 	}, nil
 }

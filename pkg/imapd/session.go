@@ -60,6 +60,10 @@ type Config struct {
 	// imap_metadata = yes. Entries are kept by the mail store itself, so
 	// nothing like Dovecot's mail_attribute_dict is needed.
 	Metadata bool
+	// Capability is Dovecot's imap_capability: "+NAME ..." adds to the
+	// CAPABILITY list, anything else but "" replaces it
+	// (imap.OverrideCapabilities); commands are unchanged.
+	Capability string
 	// NotifyPoll is how often IDLE compares the other mailboxes with
 	// the NOTIFY snapshot (notify5465.go); DefaultNotifyPoll if unset.
 	NotifyPoll time.Duration
@@ -373,7 +377,7 @@ func (s *Session) capabilities() []string {
 		// RFC 4978 §3: not advertised once compression is active.
 		caps = append(caps, "COMPRESS=DEFLATE")
 	}
-	return caps
+	return imap.OverrideCapabilities(caps, s.cfg.Capability)
 }
 
 // literalCap is LITERAL- (RFC 7888 §5) when non-synchronizing literals

@@ -242,3 +242,21 @@ func TestGS2BindingType(t *testing.T) {
 		})
 	}
 }
+
+// TestCapabilityOverride: imap_capability adds to ("+...") or replaces
+// the pre-login list as in Dovecot's imap-login; STARTTLS and AUTH= are
+// still added for the connection.
+func TestCapabilityOverride(t *testing.T) {
+	cases := []struct{ name, setting, want string }{
+		{"added", "imap_capability = +XFOO ID\n", "IMAP4rev1 SASL-IR ID LITERAL+ XFOO STARTTLS AUTH=PLAIN"},
+		{"replaced", "imap_capability = IMAP4rev1 IDLE\n", "IMAP4rev1 IDLE STARTTLS AUTH=PLAIN"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ts := start(t, c.setting, Options{})
+			lc := newLineConn(t, dial(t, ts.imap))
+			lc.expect("a CAPABILITY", "* CAPABILITY "+c.want,
+				"a OK Pre-login capabilities listed, post-login capabilities have more.")
+		})
+	}
+}

@@ -72,7 +72,7 @@ func (ss *session) usable(m authproto.Mech) bool {
 
 // capability lists what this process implements, for this connection.
 func (ss *session) capability() string {
-	caps := []string{"IMAP4rev1", "SASL-IR", "ID", "LITERAL+"}
+	caps := imap.OverrideCapabilities([]string{"IMAP4rev1", "SASL-IR", "ID", "LITERAL+"}, ss.srv.capOverride)
 	if ss.c.StartTLSAvailable() {
 		caps = append(caps, "STARTTLS")
 	}

@@ -50,6 +50,10 @@ type Server struct {
 	mechs    []string // auth_mechanisms, upper-cased, in configured order
 	auth     *login.Auth
 	handoff  string // the imap service's handoff socket
+	// capOverride is imap_capability: as in Dovecot's imap-login it
+	// adds to ("+...") or replaces the base list; STARTTLS,
+	// LOGINDISABLED and AUTH= are still added per connection.
+	capOverride string
 }
 
 // New builds the imap-login server from the settings of protocol imap.
@@ -60,7 +64,7 @@ func New(cfg *settings.Config, log *zap.Logger, opts Options) (*Server, error) {
 	}
 	lc.Timeouts = opts.Timeouts
 	sec := cfg.Protocol("imap")
-	s := &Server{greeting: sec.Get("login_greeting")}
+	s := &Server{greeting: sec.Get("login_greeting"), capOverride: sec.Get("imap_capability")}
 	for _, m := range sec.List("auth_mechanisms") {
 		m = strings.ToUpper(m)
 		if !slices.Contains(s.mechs, m) {

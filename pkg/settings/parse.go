@@ -251,6 +251,32 @@ func checkMailLocation(v string) string {
 	return fmt.Sprintf("%s is not supported; use maildir:...", driver)
 }
 
+// checkImapCapability checks Dovecot's imap_capability: "" (the server's
+// own list), "+NAME ..." (added to it) or a list replacing it. Every name
+// must be an IMAP atom (RFC 9051 §9: capability = atom) or the CAPABILITY
+// response would be malformed, and a replacing list must name IMAP4rev1 or
+// IMAP4rev2 (RFC 9051 §7.2.2).
+func checkImapCapability(v string) string {
+	v = strings.TrimSpace(v)
+	add := strings.HasPrefix(v, "+")
+	names := strings.Fields(strings.TrimPrefix(v, "+"))
+	rev := false
+	for _, n := range names {
+		if strings.EqualFold(n, "IMAP4rev1") || strings.EqualFold(n, "IMAP4rev2") {
+			rev = true
+		}
+		for i := 0; i < len(n); i++ {
+			if c := n[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+				return fmt.Sprintf("%q is not a capability name (an IMAP atom: no quotes, brackets, braces, %%, * or 8-bit characters)", n)
+			}
+		}
+	}
+	if v != "" && !add && !rev {
+		return "a list replacing the capabilities must include IMAP4rev1 or IMAP4rev2 (or start with + to add names to them)"
+	}
+	return ""
+}
+
 // checkExecutable requires a binary name and forbids relative paths with a
 // directory, which would resolve against the master's working directory.
 func checkExecutable(v string) string {

@@ -253,6 +253,8 @@ var schema = []Setting{
 	}, Doc: "interval of the \"* OK Still here\" keepalive during IDLE"},
 	{Name: "imap_literal_minus", Type: TBool, Default: "no", Kinds: root,
 		Doc: "advertise LITERAL- instead of LITERAL+: non-synchronizing literals over 4096 bytes close the connection (RFC 7888)"},
+	{Name: "imap_capability", Type: TString, Default: "", Kinds: root, Check: checkImapCapability,
+		Doc: "override the IMAP CAPABILITY response (before and after login): +NAME... adds to cote's list, anything else replaces it; what commands do is unchanged"},
 	{Name: "imap_metadata", Type: TBool, Default: "no", Kinds: root,
 		Doc: "offer METADATA (RFC 5464): server and mailbox entries, kept by the mail store in files beside the mailboxes (Dovecot's mail_attribute_dict is not needed)"},
 
