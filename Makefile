@@ -44,7 +44,7 @@ vet:
 # (the PAM auth-worker), passwd (useradd/chpasswd for system-user tests), curl,
 # swaks and libnet-ssleay-perl (its TLS) as an independent SMTP client.
 # Installed only when root and missing.
-TEST_DEBS := openssl python3 curl dovecot-core dovecot-imapd dovecot-pop3d fetchmail postfix libpam0g-dev gcc passwd swaks libnet-ssleay-perl
+TEST_DEBS := openssl python3 curl dovecot-core dovecot-imapd dovecot-pop3d fetchmail postfix libpam0g-dev gcc passwd swaks libnet-ssleay-perl isync
 test-deps:
 	@sh scripts/test-deps.sh $(TEST_DEBS)
 
