@@ -16,10 +16,22 @@ import (
 	"github.com/cote-mail/cote/pkg/storage/maildir"
 )
 
+// The delivery process's bounds on the mailbox indexes it keeps between
+// deliveries (maildir.Driver.SetIdleLimits).
+const (
+	idleBoxes    = 64
+	idleMessages = 50000
+)
+
 func main() {
 	service.Main(func(ctx context.Context, rt *service.Runtime) error {
 		md := maildir.New(rt.Log)
 		md.SetCharsetDecoder(charset.Decode) // cached previews of every charset
+		// Each delivery opens its recipient's INBOX for one save: keeping
+		// the indexes of the recently delivered-to mailboxes (bounded in
+		// messages, so in memory) saves the next delivery to each of them
+		// from reading its whole index again.
+		md.SetIdleLimits(idleBoxes, idleMessages)
 		srv, err := lmtp.New(rt.Settings, lmtp.Config{
 			Drivers: map[string]storage.Driver{"maildir": md.Open},
 			Log:     rt.Log,

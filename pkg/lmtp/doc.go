@@ -44,8 +44,10 @@
 //     stored message has one line-ending convention and no bare LF is
 //     smuggled to IMAP clients.
 //   - A client that disconnects before the end of DATA/BDAT leaves
-//     nothing in any Maildir: the message is spooled to an unlinked
-//     file first and the store sees only complete messages.
+//     nothing in any Maildir: the message is spooled first (in memory
+//     up to 128 KiB, as Dovecot's lmtp; above that, or for a root
+//     helper's stdin, to an unlinked file) and the store sees only
+//     complete messages.
 //
 // Resume (the queue's crash recovery, pkg/queue doc.go "the duplicate
 // window"): DSN is advertised only to a unix-socket peer whose

@@ -355,26 +355,17 @@ type statusFunc func(string, error)
 
 func (f statusFunc) SetStatus(rcpt string, err error) { f(rcpt, err) }
 
-// spoolWriters buffer the writes of LMTPData's spool files.
+// spoolWriters buffer the writes of LMTPData's spools.
 var spoolWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 
-// LMTPData spools the message once (bare LFs made CRLF) and saves it for
-// every recipient in RCPT order, setting each one's status when its save
-// committed or failed.
+// LMTPData spools the message once (bare LFs made CRLF; in memory when
+// small, spool.go) and saves it for every recipient in RCPT order,
+// setting each one's status when its save committed or failed.
 func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
-	spool, err := os.CreateTemp("", "cote-lmtp-*")
-	if err != nil {
-		ss.log.Error("data: spool file", zap.Error(err))
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary internal error"}
-	}
-	// Unlinked at once: the spool is only ever reached through this fd
-	// (and the helpers' stdin, which is this fd).
-	os.Remove(spool.Name())
-	defer spool.Close()
-	// The spool is not fsynced: it only lives for this transaction, and
-	// each recipient's store makes its own copy durable.
+	sp := newSpool()
+	defer sp.Close()
 	w := spoolWriters.Get().(*bufio.Writer)
-	w.Reset(spool)
+	w.Reset(sp)
 	size, err := delivery.CopyCRLF(w, r)
 	if err == nil {
 		err = w.Flush()
@@ -386,7 +377,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		if errors.As(err, &se) {
 			return err // go-smtp's own verdict (too large, reset)
 		}
-		ss.log.Warn("data: reading the message failed", zap.Error(err))
+		ss.log.Warn("data: spooling the message failed", zap.Error(err))
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary internal error"}
 	}
 	now := time.Now()
@@ -410,10 +401,16 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			continue
 		}
 		job := delivery.Job{User: rc.cfg, Env: env, Options: ss.s.dlv.Options}
-		mailbox, err := delivery.RunHelper(ss.s.cfg.Helper, rc.cred, job, spool)
+		f, err := sp.File()
+		if err != nil {
+			ss.log.Error("data: spool file", zap.Error(err))
+			ss.report(status, rc, "", size, delivery.TempFailure(err))
+			continue
+		}
+		mailbox, err := delivery.RunHelper(ss.s.cfg.Helper, rc.cred, job, f)
 		ss.report(status, rc, mailbox, size, err)
 	}
-	msg := delivery.Message{R: spool, Size: size}
+	msg := delivery.Message{R: sp.ReaderAt(), Size: size}
 	if ss.resume != nil {
 		local, localRcpts = ss.skipDelivered(status, local, localRcpts, msg)
 	}

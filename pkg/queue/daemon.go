@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
 )
@@ -60,7 +59,7 @@ type Daemon struct {
 	inflight map[string]bool
 	busy     map[string]int // ErrBusy retries per queue id (retryBusy)
 	dest     map[string]chan struct{}
-	lmtpIdle chan *gosmtp.Client // idle LMTP connections for reuse
+	lmtpIdle chan *lmtpConn // idle LMTP connections for reuse
 }
 
 // NewDaemon checks cfg and applies defaults.
@@ -112,7 +111,7 @@ func NewDaemon(cfg Config) (*Daemon, error) {
 	}
 	return &Daemon{cfg: cfg, s: cfg.Spool, log: cfg.Log, work: make(chan string, 4096),
 		inflight: map[string]bool{}, busy: map[string]int{}, dest: map[string]chan struct{}{},
-		lmtpIdle: make(chan *gosmtp.Client, cfg.DestConcurrency)}, nil
+		lmtpIdle: make(chan *lmtpConn, cfg.DestConcurrency)}, nil
 }
 
 // Run delivers until ctx ends: it removes incoming/ leftovers, watches active/ (fsnotify)

@@ -73,11 +73,14 @@
 // into it. Commit writes the size, links the file into active/ under its queue ID (linkat of
 // /proc/self/fd/N; link never replaces an existing file), fsyncs the file, then fsyncs active/
 // (group commit: concurrent callers share one directory fsync, none skips it), and only then
-// closes the file, releasing the lock. On ext4 the link and the data are committed by the
-// file's fsync in one journal transaction, and the fsync of active/ usually finds nothing
-// left to commit: a 250 waits for about one journal commit (as Postfix's does), not two.
-// The directory fsync stays, so the guarantee holds on any POSIX file system: once Commit
-// returns, the bytes and the active/ name are on stable storage.
+// closes the file, releasing the lock. The fsync of active/ is left out where the file's
+// own first fsync after the link is known to make the name durable too (fsdurable.go):
+// XFS (the log is forced up to the link), ext4 and ext3 with a journal (the link is in the
+// journal transaction that fsync commits) and ext4 without one (the first fsync after a new
+// directory entry also writes the parent directory: ext4_sync_parent); that is Postfix's
+// one fsync per queue file. Elsewhere (ext2, btrfs, NFS, unknown) the directory fsync
+// stays. Either way, once Commit returns, the bytes and the active/ name are on stable
+// storage.
 //
 // The daemon never delivers a file before its Commit returned: it locks a queue file before
 // reading it, and the writer holds the lock from Create until both fsyncs are done; the
@@ -113,10 +116,11 @@
 // destination and delivers destinations in parallel, each bounded by
 // default_destination_concurrency_limit: local and virtual domains (pkg/smtp Routing) in one
 // LMTP transaction to base_dir/lmtp (per-recipient replies; idle LMTP connections are kept
-// for the next message and checked with NOOP before reuse); remote domains per domain over
-// SMTP to the MX hosts by preference (no MX: the domain's A/AAAA; null MX and NXDOMAIN are
-// permanent), or all to relayhost. smtp_tls_security_level may uses STARTTLS when offered,
-// encrypt defers when it is not; certificates are not verified (Postfix's may and encrypt).
+// for the next message and checked before reuse by a non-blocking peek at the socket, no
+// round trip); remote domains per domain over SMTP to the MX hosts by preference (no MX:
+// the domain's A/AAAA; null MX and NXDOMAIN are permanent), or all to relayhost.
+// smtp_tls_security_level may uses STARTTLS when offered, encrypt defers when it is not;
+// certificates are not verified (Postfix's may and encrypt).
 // Every recipient's outcome is appended and fsynced before the next step. 4xx replies and
 // connection failures defer the message with a backoff doubling from minimal_backoff_time
 // to maximal_backoff_time; 5xx replies and expiry (maximal_queue_lifetime, or

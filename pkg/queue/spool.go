@@ -56,6 +56,9 @@ type Spool struct {
 	// name (one journal commit per message on ext4); false where the file system or a
 	// missing /proc does not allow it, and Create uses incoming/ (see Commit).
 	tmpfile atomic.Bool
+	// linkSynced says the file system of active/ makes a tmpfile's link durable with the
+	// file's own fsync (fileSyncCoversLink): commitTmp then skips the fsync of active/.
+	linkSynced bool
 	// fault, when set (tests: SetFault), is asked before each write, fsync and link.
 	fault func(op string) error
 }
@@ -90,6 +93,7 @@ func OpenSpool(dir string) (*Spool, error) {
 	// CAP_DAC_READ_SEARCH); a chroot without /proc falls back to incoming/.
 	_, err := os.Stat("/proc/self/fd")
 	s.tmpfile.Store(err == nil)
+	s.linkSynced = fileSyncCoversLink(filepath.Join(dir, DirActive))
 	return s, nil
 }
 
@@ -297,12 +301,12 @@ func (w *Writer) Commit() (string, error) {
 	return w.id, nil
 }
 
-// commitTmp links the complete tmpfile into active/ and then fsyncs it and active/. The
-// link comes before the file's fsync so that on ext4 the name and the data go in the one
-// journal commit that fsync forces, and the fsync of active/ usually finds nothing left to
-// commit (Postfix pays one commit too; the linked-after-fsync order paid two). The writer's
-// flock, taken at Create, is held until both fsyncs returned: the daemon, which locks before
-// it reads, finds the new name busy and retries (retryBusy), so it never delivers a message
+// commitTmp links the complete tmpfile into active/ and then fsyncs it and, unless the file
+// system makes the link durable with the file's fsync (Spool.linkSynced: ext4, XFS), active/.
+// The link comes before the file's first fsync so that this one fsync carries the name too
+// (Postfix pays one fsync too; the linked-after-fsync order paid two). The writer's flock,
+// taken at Create, is held until the fsyncs returned: the daemon, which locks before it
+// reads, finds the new name busy and retries (retryBusy), so it never delivers a message
 // whose Commit has not succeeded, and a failed fsync removes the name while still locked.
 func (w *Writer) commitTmp(fail func(error) (string, error)) (string, error) {
 	dst := w.s.path(DirActive, w.id)
@@ -324,8 +328,10 @@ func (w *Writer) commitTmp(fail func(error) (string, error)) (string, error) {
 	if err := w.f.Sync(); err != nil {
 		return fail(err)
 	}
-	if err := w.s.sync[DirActive].Sync(); err != nil {
-		return fail(err)
+	if !w.s.linkSynced {
+		if err := w.s.sync[DirActive].Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	w.done = true
 	w.f.Close() // releases the lock: the daemon may deliver it now

@@ -11,9 +11,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"golang.org/x/sys/unix"
 )
 
 // replyResult turns a server reply error into a recipient result.
@@ -194,7 +196,7 @@ func (d *Daemon) deliverLMTP(m *msg, idx []int) []result {
 	if !since.IsZero() {
 		resume = ResumeEnvID(m.id, since)
 	}
-	res := d.transaction(c, m, idx, mta, true, resume)
+	res := d.transaction(c.Client, m, idx, mta, true, resume)
 	d.lmtpRelease(c)
 	return res
 }
@@ -209,13 +211,47 @@ func ResumeEnvID(id string, since time.Time) string {
 	return ResumeEnvPrefix + id + "." + strconv.FormatInt(since.Unix(), 10)
 }
 
-// lmtpClient returns an idle LMTP connection that still answers NOOP, or a new one: the
-// connect, LHLO and the server's session setup are paid once per connection, not per message.
-func (d *Daemon) lmtpClient() (*gosmtp.Client, error) {
+// lmtpConn is an LMTP client connection with its socket, for the liveness check of a pooled
+// one.
+type lmtpConn struct {
+	*gosmtp.Client
+	conn net.Conn
+}
+
+// idleAlive reports whether the server kept an idle pooled connection, without a round
+// trip: it peeks at the socket without blocking. An idle server that kept it has sent
+// nothing (EAGAIN); one that closed it (idle timeout, restart) gives end of file, and one
+// that wrote anything unasked (a 421 before closing) has left it unusable. A NOOP per
+// message cost the queue and lmtp one more exchange (two context switches each side) for
+// the same answer; a server that dies after the check fails the MAIL as it failed after the
+// NOOP, and the message is retried.
+func (c *lmtpConn) idleAlive() bool {
+	sc, ok := c.conn.(syscall.Conn)
+	if !ok {
+		return c.Noop() == nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	var buf [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, rerr := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		alive = rerr == unix.EAGAIN || rerr == unix.EWOULDBLOCK
+		return true // never wait for readiness: this is a probe
+	})
+	return err == nil && alive
+}
+
+// lmtpClient returns an idle LMTP connection the server has kept (idleAlive), or a new one:
+// the connect, LHLO and the server's session setup are paid once per connection, not per
+// message.
+func (d *Daemon) lmtpClient() (*lmtpConn, error) {
 	for {
 		select {
 		case c := <-d.lmtpIdle:
-			if c.Noop() == nil {
+			if c.idleAlive() {
 				return c, nil
 			}
 			c.Close() // the server closed it (idle timeout, restart): dial anew
@@ -233,12 +269,12 @@ func (d *Daemon) lmtpClient() (*gosmtp.Client, error) {
 		c.Close()
 		return nil, err
 	}
-	return c, nil
+	return &lmtpConn{Client: c, conn: conn}, nil
 }
 
 // lmtpRelease keeps c for the next message when it is in a clean state (RSET answered) and
 // the pool has room; otherwise it says QUIT.
-func (d *Daemon) lmtpRelease(c *gosmtp.Client) {
+func (d *Daemon) lmtpRelease(c *lmtpConn) {
 	if c.Reset() == nil {
 		select {
 		case d.lmtpIdle <- c:

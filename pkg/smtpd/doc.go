@@ -68,7 +68,8 @@
 // buffered writer in front of the spool; BenchmarkMessage measures it.
 //
 // Durability: the reply to DATA/BDAT is 250 only after Sink's Commit
-// returned (the queue fsyncs the file and its directories). A client that
+// returned (the queue fsyncs the file and, where that fsync does not make
+// its name durable too, its directory; pkg/queue doc). A client that
 // drops mid-DATA, a size overrun, a bare LF refusal or any error aborts the
 // spool file, so nothing half-received is queued.
 //

@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"io"
-
 	"github.com/cote-mail/cote/pkg/message"
 )
 
@@ -51,29 +49,30 @@ func ParseAtSave(raw []byte, decode message.CharsetDecoder) (tree, preview []byt
 // LoadMessage reads message uid of mb with its part tree: from the cache
 // when the cached tree decodes and fits the message, else parsed, and the
 // cache repaired (a repair that fails costs a parse next time, nothing
-// else, so its error is not returned).
-func LoadMessage(mb Mailbox, uid uint32) (*message.Message, error) {
+// else, so its error is not returned). The message's bytes come from
+// ReadBody: release must be called once m.Raw and its slices are no longer
+// used (the tree and the strings it holds stay valid).
+func LoadMessage(mb Mailbox, uid uint32) (m *message.Message, release func(), err error) {
 	b, err := mb.Open(uid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	raw := make([]byte, b.Size())
-	_, err = io.ReadFull(io.NewSectionReader(b, 0, b.Size()), raw)
+	raw, release, err := ReadBody(b)
 	b.Close()
 	if err != nil {
-		return nil, Errorf("fetch", mb.Name(), ErrTemporary, err)
+		return nil, nil, Errorf("fetch", mb.Name(), ErrTemporary, err)
 	}
 	if data, ok := mb.Cache(uid, CacheStructure); ok {
 		var root message.Part
 		if root.UnmarshalBinary(data) == nil {
 			if m, err := message.New(raw, &root); err == nil {
-				return m, nil
+				return m, release, nil
 			}
 		}
 	}
-	m := message.Parse(raw)
+	m = message.Parse(raw)
 	if data, err := m.Root.MarshalBinary(); err == nil {
 		mb.SetCache(uid, CacheStructure, data)
 	}
-	return m, nil
+	return m, release, nil
 }

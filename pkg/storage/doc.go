@@ -35,6 +35,13 @@
 // form, written at save time; LoadMessage reads it and repairs a missing
 // or corrupt entry. CachePreview holds the RFC 8970 PREVIEW text
 // (ParseAtSave computes both at save).
+// CacheHeaders (hdrcache.go) holds raw header fields (HeaderCache:
+// every occurrence of each covered name, values as written), made at save
+// for CachedHeaderNames (HeaderCacheOf) and extended by the IMAP engine
+// with the fields a search reads, so header SEARCH keys, SORT and THREAD
+// read no message file; a record that does not decode exactly (checksum,
+// canonical form) is ignored. CacheBatcher stores many entries in one
+// index write (SetCaches).
 //
 // One write for many recipients (shared.go): a Delivery saves one message
 // into many users' mailboxes, writing and syncing it once (the first

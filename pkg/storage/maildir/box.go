@@ -58,8 +58,15 @@ type box struct {
 	logOff              int64 // valid log bytes applied, after the header
 	floor               uint64
 
-	ulc  uidlistCache // dovecot-uidlist as last parsed (uidcache.go)
-	subs map[*mailbox]struct{}
+	ulc uidlistCache // dovecot-uidlist as last parsed (uidcache.go)
+	// subs are the handles to signal on a change. subsMu, not mu,
+	// guards them, so the inotify watcher and a closing handle never
+	// wait for a commit's fsyncs (which hold mu). Order: mu, then subsMu.
+	subsMu sync.Mutex
+	subs   map[*mailbox]struct{}
+	// idleMsgs is the message count when the box was last released
+	// (guarded by d.mu once in Driver.idle; Driver.SetIdleLimits).
+	idleMsgs int
 
 	// pendMu guards pending: the commits waiting for b.mu, which the
 	// first of them to get it makes together (commit.go).
@@ -186,6 +193,14 @@ func (b *box) refresh() error {
 		// The floor is read again before the next modseq: this may be
 		// another mailbox's index than the one it was read for.
 		b.floor = 0
+	}
+	// The common case, nothing appended since the last look, costs one
+	// stat: the open, fstat and close below only when the log grew or
+	// was replaced.
+	if b.logID != (fileID{}) {
+		if fi, err := os.Stat(b.path(logName)); err == nil && idOf(fi) == b.logID && fi.Size()-headerLen <= b.logOff {
+			return nil
+		}
 	}
 	lf, err := os.Open(b.path(logName))
 	if err != nil {
@@ -1009,6 +1024,8 @@ func (b *box) kwMask(letters []byte, reloaded bool) (uint32, bool, error) {
 
 // notify wakes every session of this box in this process.
 func (b *box) notify() {
+	b.subsMu.Lock()
+	defer b.subsMu.Unlock()
 	for mb := range b.subs {
 		select {
 		case mb.notifyC <- struct{}{}:
@@ -1022,8 +1039,6 @@ func (d *Driver) notifyDir(dir string) {
 	b := d.boxes[dir]
 	d.mu.Unlock()
 	if b != nil {
-		b.mu.Lock()
 		b.notify()
-		b.mu.Unlock()
 	}
 }

@@ -11,17 +11,26 @@ import (
 	"github.com/cote-mail/cote/pkg/storage/maildir/format"
 )
 
-// capped collects what is written to it up to storage.MaxParseAtSave
-// bytes, so a save can parse the message it just wrote without reading
-// the file again; past the cap it keeps nothing.
+// capped collects what is written to it up to storage.MapThreshold
+// bytes, so a save can parse a small message it just wrote without
+// reading the file again; past the cap it keeps nothing (the save maps the
+// file instead).
 type capped struct {
 	b    []byte
 	over bool
 }
 
+// fileBody is a written message file as a storage.Body.
+type fileBody struct {
+	*os.File
+	size int64
+}
+
+func (b fileBody) Size() int64 { return b.size }
+
 func (c *capped) Write(p []byte) (int, error) {
 	if !c.over {
-		if len(c.b)+len(p) > storage.MaxParseAtSave {
+		if len(c.b)+len(p) > storage.MapThreshold {
 			c.over, c.b = true, nil
 		} else {
 			c.b = append(c.b, p...)
@@ -57,4 +66,25 @@ func uidlistRecord(m *msg) format.UidlistRecord {
 func (b *box) uidlistMissing() bool {
 	_, err := os.Stat(filepath.Join(b.dir, format.UidlistName))
 	return errors.Is(err, fs.ErrNotExist)
+}
+
+// SetCacheBatch implements storage.CacheBatcher: every entry in one log
+// append under one index lock, so a search that filled the header cache
+// of thousands of messages costs one write, not one per message.
+func (mb *mailbox) SetCacheBatch(entries []storage.CacheEntry) error {
+	b := mb.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.openLocked(false); err != nil {
+		return err
+	}
+	defer b.unlock()
+	var enc []byte
+	for _, e := range entries {
+		if b.st.msgs[e.UID] == nil {
+			continue // expunged meanwhile
+		}
+		enc = appendCache(enc, e.UID, e.Field, e.Data)
+	}
+	return b.appendLog(enc)
 }

@@ -59,10 +59,11 @@ func TestStructureCachedAtSave(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.break_()
-			m, err := storage.LoadMessage(mb, uid)
+			m, release, err := storage.LoadMessage(mb, uid)
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer release()
 			if !reflect.DeepEqual(m.Root, want.Root) || string(m.Raw) != multipartMsg {
 				t.Fatalf("LoadMessage tree differs")
 			}

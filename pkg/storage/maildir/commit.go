@@ -184,16 +184,36 @@ func (b *box) commitBatch(reqs []*commitReq) {
 		}
 	}
 	live = ok
-	// One fsync of each changed directory covers every rename above.
-	for i, sub := range subdirs {
-		if !changed[i] {
-			continue
+	// One fsync of each changed directory covers every rename above. It
+	// runs while dovecot-uidlist is appended and fsynced below, and both
+	// are waited for before any commit of the pass returns: the two
+	// fsyncs are independent (a crash between them leaves either a file
+	// without a UID, which the next scan numbers, or a UID whose file is
+	// missing, which is an expunge; neither was acknowledged), and on a
+	// disk where each fsync ends in a cache flush the two flushes
+	// overlap instead of queueing one behind the other.
+	dirSynced := make(chan error, 1)
+	go func(changed [2]bool) {
+		var err error
+		for i, sub := range subdirs {
+			if changed[i] && err == nil {
+				err = syncDir(filepath.Join(b.dir, sub))
+			}
 		}
-		if err := syncDir(filepath.Join(b.dir, sub)); err != nil {
-			failAll(err)
-			return
-		}
+		dirSynced <- err
+	}(changed)
+	waited := false
+	waitDirs := func() error {
+		waited = true
+		return <-dirSynced
 	}
+	defer func() {
+		if !waited {
+			// An early return: no commit of the pass may return before
+			// the directory fsync did.
+			waitDirs()
+		}
+	}()
 	if len(live) == 0 {
 		return
 	}
@@ -223,6 +243,9 @@ func (b *box) commitBatch(reqs []*commitReq) {
 			if p := r.sv.msgs[i].preview; p != nil {
 				enc = append(enc, encCache(m.uid, storage.CachePreview, p)...)
 			}
+			if h := r.sv.msgs[i].hdrs; h != nil {
+				enc = append(enc, encCache(m.uid, storage.CacheHeaders, h)...)
+			}
 		}
 	}
 	if orphans {
@@ -236,6 +259,13 @@ func (b *box) commitBatch(reqs []*commitReq) {
 		return
 	}
 	held = false
+	if err := waitDirs(); err != nil {
+		// The UIDs are in dovecot-uidlist but the names may not be on
+		// stable storage: the commits fail (the client retries), and the
+		// next sync indexes whatever survived.
+		failAll(err)
+		return
+	}
 	if err := b.appendLog(enc); err != nil {
 		// The messages and their UIDs are durable; the next scan
 		// indexes them.

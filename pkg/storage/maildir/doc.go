@@ -23,6 +23,15 @@
 // written to a temporary file, fsynced, renamed), so beside the state
 // itself a load or a compaction holds no copy of the index.
 //
+// Sync cost (dirsync.go): every IMAP command ends with a sync, which is
+// a lock, two stats of the index files and two of new/ and cur/ when
+// nothing changed. Saves, flag renames (STORE) and expunges are recorded
+// as cote's own changes of new/ and cur/, so they cost no directory read
+// in any cote process; a directory is read when another program changed
+// it, or once dirtyWindow after cote's changes (a change hidden behind
+// the same timestamp). A STORE or EXPUNGE writes its index records in
+// one log append.
+//
 // METADATA (metadata.go): a mailbox's RFC 5464 entries are in
 // cote-metadata in its directory (so they follow RENAME and go with
 // DELETE), the server's in cote-metadata-server at the root, each
@@ -38,9 +47,12 @@
 // tree under storage.CacheStructure and its preview under
 // storage.CachePreview (charsets other than UTF-8 converted by the
 // decoder Driver.SetCharsetDecoder gives; without one such previews are
-// left to the IMAP engine); a copy keeps
-// the source's tree, preview and GUID (the uidlist's G extension, as
-// Dovecot records it), so EMAILID survives copies and rebuilds.
+// left to the IMAP engine) and its header fields under
+// storage.CacheHeaders; a copy keeps the source's tree, preview, header
+// fields and GUID (the uidlist's G extension, as Dovecot records it), so
+// EMAILID survives copies and rebuilds. SetCacheBatch appends many cache
+// records (a search filling header caches) in one log write under one
+// lock.
 //
 // POP3 (pop3.go): storage.POP3Mailbox reads dovecot-uidlist's P (POP3
 // UIDL) and O (POP3 order) extensions at each call, so values Dovecot
@@ -51,7 +63,9 @@
 // Delivery speed (commit.go, share.go): concurrent commits into one
 // mailbox are made together by whichever gets the mailbox first (group
 // commit: one index lock, one uidlist dotlock, one fsync of new/ and one
-// of dovecot-uidlist for all of them); a save-only handle (OpenSave)
+// of dovecot-uidlist for all of them, the two running at the same time,
+// so on a disk where each fsync ends in a cache flush the flushes
+// overlap); a save-only handle (OpenSave)
 // reads no directory; a message shared through storage.Delivery is
 // hard-linked from the first recipient's tmp/ into the others' tmp/ and
 // committed there like any message. Commits into different mailboxes
@@ -75,7 +89,10 @@
 //     no session has open keep their index in memory (Driver.idle, no
 //     file descriptor); reopening one revalidates it against the index
 //     files (snapshot identity, mtime and size; log offset) like any
-//     refresh, so a repeated SELECT does not decode it again.
+//     refresh, so a repeated SELECT does not decode it again. How many
+//     is a per-process choice (Driver.SetIdleLimits: the lmtp process
+//     keeps dozens, bounded in messages, so a delivery reads only the
+//     index changes since its last delivery to the same mailbox).
 //
 // Must not import protocol packages (imap, pop3, lmtp) or auth.
 package maildir

@@ -31,6 +31,10 @@ type Driver struct {
 	// decoding it again, which costs a 100,000-message mailbox about a
 	// hundred milliseconds. They hold no file descriptor.
 	idle []*box
+	// idleBoxes and idleMsgs bound idle (SetIdleLimits): at most
+	// idleBoxes boxes holding at most idleMsgs messages in all (0: no
+	// bound on messages).
+	idleBoxes, idleMsgs int
 
 	watch *watcher
 
@@ -51,7 +55,7 @@ func New(log *zap.Logger) *Driver {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	d := &Driver{log: log, boxes: map[string]*box{}}
+	d := &Driver{log: log, boxes: map[string]*box{}, idleBoxes: maxIdleBoxes}
 	d.watch = newWatcher(d, log)
 	return d
 }
@@ -107,7 +111,7 @@ func (d *Driver) release(b *box) {
 	d.mu.Lock()
 	b.refs--
 	last := b.refs == 0
-	var evicted *box
+	var evicted []*box
 	if last {
 		delete(d.boxes, b.dir)
 		b.mu.Lock()
@@ -115,25 +119,46 @@ func (d *Driver) release(b *box) {
 		// Under d.mu, so whoever takes the box from idle finds the lock
 		// file closed before it opens its own.
 		b.closeLock()
+		if b.st != nil {
+			b.idleMsgs = len(b.st.msgs)
+		}
 		b.mu.Unlock()
 		d.idle = append(d.idle, b)
-		if len(d.idle) > maxIdleBoxes {
-			evicted = d.idle[0]
+		msgs := 0
+		for _, ib := range d.idle {
+			msgs += ib.idleMsgs
+		}
+		for len(d.idle) > d.idleBoxes || (d.idleMsgs > 0 && msgs > d.idleMsgs && len(d.idle) > 0) {
+			msgs -= d.idle[0].idleMsgs
+			evicted = append(evicted, d.idle[0])
 			d.idle = slices.Delete(d.idle, 0, 1)
 		}
 	}
 	d.mu.Unlock()
-	if evicted != nil {
-		evicted.mu.Lock()
-		evicted.closeFiles()
-		evicted.mu.Unlock()
+	for _, e := range evicted {
+		e.mu.Lock()
+		e.closeFiles()
+		e.mu.Unlock()
 	}
 }
 
-// maxIdleBoxes bounds the released boxes a Driver keeps (Driver.idle):
-// enough for a client moving among a few folders, few enough that the
-// memory of indexes nobody uses stays small.
+// maxIdleBoxes is the default bound on the released boxes a Driver keeps
+// (Driver.idle): enough for a client moving among a few folders, few
+// enough that the memory of indexes nobody uses stays small.
 const maxIdleBoxes = 4
+
+// SetIdleLimits sets how many released mailboxes d keeps with their
+// index in memory (4 by default, no bound on their messages): at most
+// boxes of them, holding at most msgs messages in all (msgs <= 0: no
+// such bound), the least recently released dropped first. A delivery
+// process, which opens each recipient's INBOX for one save, keeps many
+// so that the next delivery to the same user only reads what changed
+// since instead of the whole index. Call it before the first Open.
+func (d *Driver) SetIdleLimits(boxes, msgs int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.idleBoxes, d.idleMsgs = max(boxes, 0), max(msgs, 0)
+}
 
 // takeIdle removes and returns the idle box of dir, or nil; the caller
 // holds d.mu. Its index is revalidated by the next openLocked, as any

@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -91,7 +92,9 @@ func (s *Store) open(name string, mode openMode, watch bool) (*mailbox, error) {
 	mb.seen = b.st.highest
 	mb.kwCount = len(b.st.keywords)
 	if watch {
+		b.subsMu.Lock()
 		b.subs[mb] = struct{}{}
+		b.subsMu.Unlock()
 		s.d.watch.add(b.dir)
 	}
 	return mb, nil
@@ -119,6 +122,11 @@ func (mb *mailbox) Status() (storage.Status, error) {
 		return storage.Status{}, err
 	}
 	b.unlock()
+	return b.status()
+}
+
+// status is Status from b.st as it is; the caller holds b.mu.
+func (b *box) status() (storage.Status, error) {
 	st := storage.Status{UIDValidity: b.st.uidValidity, UIDNext: b.uidNext(), HighestModSeq: b.st.highest}
 	for uid, m := range b.st.msgs {
 		st.Messages++
@@ -146,6 +154,11 @@ func (mb *mailbox) MailboxID() (string, error) {
 	b := mb.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// The id is the uidlist's, not the index's: no index refresh when
+	// the uidlist has one.
+	if g, ok := b.uidlistGUID(); ok {
+		return hex.EncodeToString(g[:]), nil
+	}
 	if err := b.openLocked(true); err != nil {
 		return "", err
 	}
@@ -229,7 +242,15 @@ func (mb *mailbox) Sync() (storage.Changes, error) {
 	if err := b.openLocked(true); err != nil {
 		return storage.Changes{}, err
 	}
-	b.unlock()
+	// The index lock is kept while the changes are worked out (in
+	// memory): a \Recent claim below is then recorded under it, without
+	// locking and refreshing a second time.
+	locked := true
+	defer func() {
+		if locked {
+			b.unlock()
+		}
+	}()
 	var ch storage.Changes
 	keep := mb.view[:0:0]
 	for i := len(mb.view) - 1; i >= 0; i-- {
@@ -267,12 +288,10 @@ func (mb *mailbox) Sync() (storage.Changes, error) {
 			}
 		}
 		b.st.firstRecent = added[len(added)-1] + 1
-		if err := b.lock(true); err == nil {
-			b.refresh()
-			b.appendLog(encState(b.st))
-			b.unlock()
-		}
+		b.appendLog(encState(b.st))
 	}
+	b.unlock()
+	locked = false
 	mb.view = append(keep, added...)
 	if len(added) > 0 || len(ch.Expunged) > 0 {
 		ch.Exists = uint32(len(mb.view))
@@ -451,10 +470,10 @@ func (mb *mailbox) Close() error {
 		return nil
 	}
 	mb.closed = true
-	mb.b.mu.Lock()
+	mb.b.subsMu.Lock()
 	delete(mb.b.subs, mb)
 	empty := len(mb.b.subs) == 0
-	mb.b.mu.Unlock()
+	mb.b.subsMu.Unlock()
 	if empty {
 		mb.s.d.watch.remove(mb.b.dir)
 	}

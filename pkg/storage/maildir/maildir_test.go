@@ -35,6 +35,22 @@ func newDriver(t *testing.T) *Driver {
 	return d
 }
 
+// openInbox opens INBOX of a new user in a temporary home through the
+// driver d (newDriver(t) when nil); it is closed when the test ends.
+func openInbox(t *testing.T, d *Driver) (home string, mb storage.Mailbox) {
+	t.Helper()
+	if d == nil {
+		d = newDriver(t)
+	}
+	home = t.TempDir()
+	mb, err := openUser(t, home, d, nil).Open("INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mb.Close() })
+	return home, mb
+}
+
 func appendMsgs(t *testing.T, mb storage.Mailbox, n int, opts storage.AppendOptions) []uint32 {
 	t.Helper()
 	sv, err := mb.BeginSave()

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/cote-mail/cote/pkg/storage"
 	"github.com/cote-mail/cote/pkg/storage/maildir/format"
 )
@@ -88,7 +90,22 @@ func (mb *mailbox) Store(uids []uint32, op storage.StoreOp, flags storage.Flags,
 	}
 	var failed []uint32
 	changed := false
+	// The records of the whole command go to the log in one write (one
+	// open, truncate and write instead of one per message), and the
+	// renames are recorded as cote's own change of cur/ (and new/), so
+	// the syncs that follow, in this process and others, need not read
+	// the directories again (dirsync.go).
+	lw := b.newLogBatch()
+	oc := b.beginOwnChange()
+	var dirs [2]bool
 	for _, uid := range uids {
+		if lw.has(uid) {
+			// The same UID twice: the first change must be applied
+			// before the second is computed from it.
+			if err := lw.flush(); err != nil {
+				return failed, err
+			}
+		}
 		m := b.st.msgs[uid]
 		if m == nil {
 			continue // expunged: RFC 9051 §6.4.6 lets STORE ignore it
@@ -111,20 +128,23 @@ func (mb *mailbox) Store(uids []uint32, op storage.StoreOp, flags storage.Flags,
 		if nm.flags == m.flags && nm.kw == m.kw {
 			continue
 		}
-		if err := b.renameFlags(m, &nm); err != nil {
+		wasNew := m.inNew
+		if err := b.renameFlags(m, &nm, lw.flush); err != nil {
 			if storage.KindOf(err) == storage.ErrExpunged {
 				continue
 			}
-			return failed, err
+			return failed, lw.finish(err)
+		}
+		dirs[1] = true
+		if wasNew || m.inNew {
+			dirs[0] = true
 		}
 		ms, err := b.nextModseq()
 		if err != nil {
-			return failed, err
+			return failed, lw.finish(err)
 		}
 		nm.modseq = ms
-		if err := b.appendLog(encMessage(&nm)); err != nil {
-			return failed, err
-		}
+		lw.add(uid, encMessage(&nm))
 		if m.modseq <= mb.seen || mb.own[uid] == m.modseq {
 			mb.own[uid] = ms
 		} else {
@@ -136,14 +156,65 @@ func (mb *mailbox) Store(uids []uint32, op storage.StoreOp, flags storage.Flags,
 		}
 		changed = true
 	}
+	lw.recs = append(lw.recs, b.endOwnChange(oc, dirs)...)
+	if err := lw.flush(); err != nil {
+		return failed, err
+	}
 	if changed {
 		b.notifyOthers(mb)
 	}
 	return failed, nil
 }
 
-// renameFlags renames m's file to carry nm's flags (into cur/).
-func (b *box) renameFlags(m, nm *msg) error {
+// logBatch collects the index records of one command for a single
+// appendLog. Records are applied to b.st when written, so a record for a
+// UID already in the batch, or a scan (which reads b.st and appends its
+// own records), needs a flush first.
+type logBatch struct {
+	b    *box
+	recs []byte
+	uids map[uint32]struct{}
+}
+
+func (b *box) newLogBatch() *logBatch { return &logBatch{b: b} }
+
+func (l *logBatch) has(uid uint32) bool {
+	_, ok := l.uids[uid]
+	return ok
+}
+
+func (l *logBatch) add(uid uint32, rec []byte) {
+	if l.uids == nil {
+		l.uids = map[uint32]struct{}{}
+	}
+	l.uids[uid] = struct{}{}
+	l.recs = append(l.recs, rec...)
+}
+
+// flush writes and applies the collected records.
+func (l *logBatch) flush() error {
+	if len(l.recs) == 0 {
+		return nil
+	}
+	err := l.b.appendLog(l.recs)
+	l.recs = l.recs[:0]
+	clear(l.uids)
+	return err
+}
+
+// finish flushes what the command did before it failed with err (the
+// renames or removals are done: the index must say so) and returns err.
+func (l *logBatch) finish(err error) error {
+	if ferr := l.flush(); ferr != nil {
+		l.b.log.Warn("index append failed", zap.Error(ferr))
+	}
+	return err
+}
+
+// renameFlags renames m's file to carry nm's flags (into cur/). When the
+// file was renamed behind cote's back it rescans, after beforeScan (the
+// caller's pending records must be in the index before a scan).
+func (b *box) renameFlags(m, nm *msg, beforeScan func() error) error {
 	nm.inNew = false
 	nm.name = fileName(nm)
 	for attempt := 0; ; attempt++ {
@@ -153,6 +224,9 @@ func (b *box) renameFlags(m, nm *msg) error {
 		}
 		if !errors.Is(err, fs.ErrNotExist) || attempt > 0 {
 			return storage.Errorf("store", b.name, kindOfOS(err), err)
+		}
+		if err := beforeScan(); err != nil {
+			return err
 		}
 		// Renamed behind our back: find it by its base name.
 		if err := b.scan(true); err != nil {
@@ -169,6 +243,8 @@ func (b *box) renameFlags(m, nm *msg) error {
 }
 
 func (b *box) notifyOthers(except *mailbox) {
+	b.subsMu.Lock()
+	defer b.subsMu.Unlock()
 	for mb := range b.subs {
 		if mb == except {
 			continue
@@ -199,13 +275,24 @@ func (mb *mailbox) Expunge(uids []uint32) ([]uint32, error) {
 		uids = b.st.sortedUIDs()
 	}
 	var done []uint32
+	// One log write for the command, and the removals recorded as
+	// cote's own change of the directories (see Store).
+	lw := b.newLogBatch()
+	oc := b.beginOwnChange()
+	var dirs [2]bool
 	for _, uid := range uids {
+		if lw.has(uid) {
+			continue // listed twice: already expunged above
+		}
 		m := b.st.msgs[uid]
 		if m == nil || m.flags&storage.FlagDeleted == 0 {
 			continue
 		}
 		err := os.Remove(b.msgPath(m))
 		if err != nil && errors.Is(err, fs.ErrNotExist) {
+			if err := lw.flush(); err != nil {
+				return done, err
+			}
 			if err := b.scan(true); err != nil {
 				return done, err
 			}
@@ -218,18 +305,25 @@ func (mb *mailbox) Expunge(uids []uint32) ([]uint32, error) {
 			err = os.Remove(b.msgPath(m))
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return done, storage.Errorf("expunge", mb.name, kindOfOS(err), err)
+			return done, lw.finish(storage.Errorf("expunge", mb.name, kindOfOS(err), err))
+		}
+		if m.inNew {
+			dirs[0] = true
+		} else {
+			dirs[1] = true
 		}
 		ms, err := b.nextModseq()
 		if err != nil {
-			return done, err
+			return done, lw.finish(err)
 		}
-		if err := b.appendLog(encExpunge(uid, ms)); err != nil {
-			return done, err
-		}
+		lw.add(uid, encExpunge(uid, ms))
 		done = append(done, uid)
 		qBytes -= m.size
 		qCount--
+	}
+	lw.recs = append(lw.recs, b.endOwnChange(oc, dirs)...)
+	if err := lw.flush(); err != nil {
+		return done, err
 	}
 	if len(done) > 0 {
 		b.notifyOthers(mb)
@@ -250,6 +344,8 @@ type saved struct {
 	tree    []byte
 	preview []byte
 	guid    string
+	// hdrs is the storage.CacheHeaders record (nil: not made at save).
+	hdrs []byte
 }
 
 // save is a save transaction.
@@ -278,7 +374,7 @@ func (sv *save) Append(r io.Reader, opts storage.AppendOptions) error {
 	}
 	base := baseGen.Next(time.Now())
 	tmp := filepath.Join(sv.mb.b.dir, "tmp", base)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return storage.Errorf("save", sv.mb.name, kindOfOS(err), err)
 	}
@@ -287,6 +383,24 @@ func (sv *save) Append(r io.Reader, opts storage.AppendOptions) error {
 	_, err = io.Copy(io.MultiWriter(f, &c, &raw), r)
 	if err == nil {
 		err = f.Sync()
+	}
+	size, vsize := c.Size, c.VSize
+	var tree, preview, hdrs []byte
+	if err == nil && size <= storage.MaxParseAtSave {
+		// Parsed once here so no FETCH parses it again (cache.go), and
+		// PREVIEW (LAZY) answers at once. A small message was kept while
+		// it was written; a larger one is read back through a mapping
+		// of the file (storage.ReadBody), so sessions saving large
+		// messages at once do not hold them in the process's heap.
+		data, release := raw.b, func() {}
+		if raw.over {
+			data, release, err = storage.ReadBody(fileBody{f, size})
+		}
+		if err == nil {
+			tree, preview = storage.ParseAtSave(data, sv.mb.s.d.decode)
+			hdrs = storage.HeaderCacheOf(data)
+			release()
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -298,14 +412,7 @@ func (sv *save) Append(r io.Reader, opts storage.AppendOptions) error {
 		os.Remove(tmp)
 		return storage.Errorf("save", sv.mb.name, kindOfOS(err), err)
 	}
-	size, vsize := c.Size, c.VSize
-	var tree, preview []byte
-	if !raw.over {
-		// Parsed once here so no FETCH parses it again (cache.go), and
-		// PREVIEW (LAZY) answers at once.
-		tree, preview = storage.ParseAtSave(raw.b, sv.mb.s.d.decode)
-	}
-	sv.msgs = append(sv.msgs, saved{tmp: tmp, base: format.WithSizes(base, size, vsize), size: size, vsize: vsize, opts: opts, tree: tree, preview: preview})
+	sv.msgs = append(sv.msgs, saved{tmp: tmp, base: format.WithSizes(base, size, vsize), size: size, vsize: vsize, opts: opts, tree: tree, preview: preview, hdrs: hdrs})
 	return nil
 }
 
@@ -341,14 +448,14 @@ func (mb *mailbox) Copy(dst storage.Mailbox, uids []uint32) ([]uint32, []uint32,
 		m := mb.b.st.msgs[uid]
 		var path, guid string
 		var meta storage.Message
-		var tree, preview []byte
+		var tree, preview, hdrs []byte
 		if m != nil {
 			path = mb.b.msgPath(m)
 			meta = mb.b.toMessage(m)
 			// The copy keeps the source's GUID (its EMAILID, RFC 8474
 			// §5.1) and its cached tree and preview: the file is the
 			// same.
-			guid, tree = guidOf(m), m.cache[storage.CacheStructure]
+			guid, tree, hdrs = guidOf(m), m.cache[storage.CacheStructure], m.cache[storage.CacheHeaders]
 			if p, ok := m.cache[storage.CachePreview]; ok {
 				preview = append([]byte{}, p...) // non-nil: an empty preview is known
 			}
@@ -383,7 +490,7 @@ func (mb *mailbox) Copy(dst storage.Mailbox, uids []uint32) ([]uint32, []uint32,
 			src = append(src, uid)
 			continue
 		}
-		sv.msgs = append(sv.msgs, saved{tmp: tmp, base: full, size: m.size, vsize: m.vsize, opts: opts, tree: tree, preview: preview, guid: guid})
+		sv.msgs = append(sv.msgs, saved{tmp: tmp, base: full, size: m.size, vsize: m.vsize, opts: opts, tree: tree, preview: preview, guid: guid, hdrs: hdrs})
 		src = append(src, uid)
 	}
 	if len(src) == 0 {

@@ -112,12 +112,7 @@ func TestPreviewCachedWithCharsets(t *testing.T) {
 	}
 	d := newDriver(t)
 	d.SetCharsetDecoder(latin1)
-	u := openUser(t, t.TempDir(), d, nil)
-	inbox, err := u.Open("INBOX", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inbox.Close()
+	_, inbox := openInbox(t, d)
 	sv, _ := inbox.BeginSave()
 	for _, c := range cases {
 		must(t, sv.Append(strings.NewReader(c.raw), storage.AppendOptions{}))
@@ -148,4 +143,23 @@ func BenchmarkParseAtSave(b *testing.B) {
 			storage.ParseAtSave(raw, nil)
 		}
 	})
+}
+
+// TestLargeSaveCached: a message over storage.MapThreshold (read back
+// through a mapping of the written file rather than kept in the heap while
+// it is written) gets its MIME tree and preview cached at save too.
+func TestLargeSaveCached(t *testing.T) {
+	raw := "Subject: large\r\nContent-Type: text/plain\r\n\r\nfirst words\r\n" +
+		strings.Repeat("more text of a long message\r\n", storage.MapThreshold/28+100)
+	_, inbox := openInbox(t, nil)
+	sv, _ := inbox.BeginSave()
+	must(t, sv.Append(strings.NewReader(raw), storage.AppendOptions{}))
+	_, uids, err := sv.Commit()
+	must(t, err)
+	if got, ok := inbox.Cache(uids[0], storage.CacheStructure); !ok || string(got) != string(storage.StructureOf([]byte(raw))) {
+		t.Errorf("MIME tree of a %d-byte message not cached at save (%v)", len(raw), ok)
+	}
+	if got, ok := inbox.Cache(uids[0], storage.CachePreview); !ok || !strings.HasPrefix(string(got), "first words more text") {
+		t.Errorf("preview of a %d-byte message: %q %v", len(raw), got, ok)
+	}
 }

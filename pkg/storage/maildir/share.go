@@ -29,6 +29,7 @@ type sharedMsg struct {
 	size, vsize int64
 	tree        []byte
 	preview     []byte
+	hdrs        []byte
 	mtime       time.Time
 	dev         uint64
 	uid         uint32
@@ -68,7 +69,7 @@ func (sv *save) Share() (storage.SavedMessage, error) {
 		os.Remove(p)
 		return nil, storage.Errorf("save", sv.mb.name, storage.ErrTemporary, errors.New("no file owner"))
 	}
-	return &sharedMsg{path: p, size: last.size, vsize: last.vsize, tree: last.tree, preview: last.preview, mtime: fi.ModTime(),
+	return &sharedMsg{path: p, size: last.size, vsize: last.vsize, tree: last.tree, preview: last.preview, hdrs: last.hdrs, mtime: fi.ModTime(),
 		dev: uint64(st.Dev), uid: st.Uid}, nil
 }
 
@@ -109,6 +110,6 @@ func (sv *save) AppendLinked(sm storage.SavedMessage, opts storage.AppendOptions
 		// the caller writes a copy instead.
 		return false, nil
 	}
-	sv.msgs = append(sv.msgs, saved{tmp: tmp, base: full, size: m.size, vsize: m.vsize, opts: opts, tree: m.tree, preview: m.preview})
+	sv.msgs = append(sv.msgs, saved{tmp: tmp, base: full, size: m.size, vsize: m.vsize, opts: opts, tree: m.tree, preview: m.preview, hdrs: m.hdrs})
 	return true, nil
 }

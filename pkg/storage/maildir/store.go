@@ -278,7 +278,10 @@ func (s *Store) Status(name string) (storage.Status, error) {
 		return storage.Status{}, err
 	}
 	defer mb.Close()
-	return mb.Status()
+	// open has just brought the index up to date: no second refresh.
+	mb.b.mu.Lock()
+	defer mb.b.mu.Unlock()
+	return mb.b.status()
 }
 
 // Open implements storage.Storage.
