@@ -11,7 +11,9 @@
 //   - seqset.go: sequence sets and "$" (RFC 9051 §9, RFC 5182), resolved,
 //     iterated and rendered (COPYUID, APPENDUID, ESEARCH).
 //   - search.go: SEARCH programs (RFC 9051 §6.4.4 plus IMAP4rev1's NEW,
-//     OLD, RECENT), CHARSET, ESEARCH RETURN options (RFC 4731, RFC 5182).
+//     OLD, RECENT), CHARSET, ESEARCH RETURN options (RFC 4731, RFC 5182,
+//     RFC 5267 §4's CONTEXT, UPDATE with RFC 5465 §7's fetch-att, and
+//     PARTIAL), and CANCELUPDATE's tags.
 //     Legacy charsets come from pkg/message/charset, passed in as a
 //     CharsetDecoder, so imap-login does not link the charset tables.
 //   - sort.go: SORT (RFC 5256, RFC 5957 DISPLAYFROM/DISPLAYTO, RFC 5267

@@ -117,10 +117,18 @@ func ParseNotify(args []Arg) (NotifyCommand, error) {
 	if len(rest) > maxNotifyGroups {
 		return nc, badArg("Too many event groups")
 	}
+	selected := false
 	for _, a := range rest {
 		g, err := parseNotifyGroup(a)
 		if err != nil {
 			return nc, err
+		}
+		if g.Filter == NotifySelected || g.Filter == NotifySelectedDelayed {
+			// §6.1: only one of SELECTED and SELECTED-DELAYED, once.
+			if selected {
+				return nc, badArg("Duplicate selected filter")
+			}
+			selected = true
 		}
 		nc.Groups = append(nc.Groups, g)
 	}

@@ -58,6 +58,9 @@ func TestParseNotify(t *testing.T) {
 		{name: "subtree without mailbox", in: "SET (SUBTREE (MailboxName))", bad: true},
 		{name: "none with args", in: "NONE (SELECTED NONE)", bad: true},
 		{name: "unknown verb", in: "GET", bad: true},
+		// §6.1: one selected filter per command (Dovecot: "Duplicate selected filter").
+		{name: "selected twice", in: "SET (SELECTED NONE) (SELECTED-DELAYED NONE)", bad: true},
+		{name: "selected-delayed twice", in: "SET (SELECTED-DELAYED NONE) (PERSONAL NONE) (SELECTED-DELAYED (MessageNew MessageExpunge))", bad: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

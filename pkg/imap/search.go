@@ -80,10 +80,81 @@ type SearchKey struct {
 	Entry  string
 }
 
-// SearchReturn holds the ESEARCH return options (RFC 4731, RFC 5182).
-// "RETURN ()" means ALL (RFC 4731 §3.1).
+// SearchReturn holds the ESEARCH return options (RFC 4731, RFC 5182,
+// RFC 5267 §4). "RETURN ()" means ALL (RFC 4731 §3.1), and so does a
+// list of only CONTEXT, the hint that asks for no result (as Dovecot
+// reads it).
 type SearchReturn struct {
 	Min, Max, All, Count, Save bool
+	// Context is RFC 5267 §4.2's hint; it changes no result.
+	Context bool
+	// Update asks for ADDTO and REMOVEFROM as the result changes (RFC
+	// 5267 §4.3). UpdateFetch is RFC 5465 §7's fetch-att list after
+	// UPDATE (the argument as given, a List), nil without one.
+	Update      bool
+	UpdateFetch *Arg
+	// Partial is RFC 5267 §4.4's range, nil without PARTIAL.
+	Partial *PartialRange
+}
+
+// PartialRange is a PARTIAL range of result positions, counted from 1;
+// Lo <= Hi ("500:400" is read as 400:500, RFC 5267 §5).
+type PartialRange struct {
+	Lo, Hi uint32
+}
+
+// String is the range as the PARTIAL return data item echoes it.
+func (r PartialRange) String() string {
+	return strconv.FormatUint(uint64(r.Lo), 10) + ":" + strconv.FormatUint(uint64(r.Hi), 10)
+}
+
+// ParsePartialRange parses partial-range = nz-number ":" nz-number (RFC
+// 5267 §5): no "*", no zero, no single number.
+func ParsePartialRange(s string) (PartialRange, bool) {
+	a, b, ok := strings.Cut(s, ":")
+	if !ok {
+		return PartialRange{}, false
+	}
+	lo, ok1 := parseNZ(a)
+	hi, ok2 := parseNZ(b)
+	if !ok1 || !ok2 {
+		return PartialRange{}, false
+	}
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	return PartialRange{Lo: lo, Hi: hi}, true
+}
+
+// parseNZ parses an nz-number (RFC 9051 §9): digits, no leading zero,
+// within 32 bits.
+func parseNZ(s string) (uint32, bool) {
+	if s == "" || len(s) > 10 || s[0] == '0' {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	return uint32(n), err == nil
+}
+
+// ParseCancelUpdate parses the arguments of CANCELUPDATE (RFC 5267
+// §4.3.5): one or more quoted tags.
+func ParseCancelUpdate(args []Arg) ([]string, error) {
+	if len(args) == 0 {
+		return nil, badArg("Invalid parameters")
+	}
+	tags := make([]string, 0, len(args))
+	for _, a := range args {
+		if a.Kind != String || a.Literal {
+			return nil, badArg("Invalid parameters")
+		}
+		tags = append(tags, a.Value)
+	}
+	return tags, nil
 }
 
 // Search is a parsed SEARCH command (the arguments after "SEARCH").
@@ -181,11 +252,8 @@ func ParseSearch(args []Arg, rev1 bool, dec CharsetDecoder) (*Search, error) {
 
 func parseSearchReturn(opts []Arg) (*SearchReturn, error) {
 	r := &SearchReturn{}
-	if len(opts) == 0 {
-		r.All = true
-		return r, nil
-	}
-	for _, o := range opts {
+	for i := 0; i < len(opts); i++ {
+		o := opts[i]
 		if o.Kind != Atom {
 			return nil, badArg("Invalid RETURN option")
 		}
@@ -200,9 +268,45 @@ func parseSearchReturn(opts []Arg) (*SearchReturn, error) {
 			r.Count = true
 		case "SAVE":
 			r.Save = true
+		case "CONTEXT":
+			r.Context = true
+		case "UPDATE":
+			if r.Update {
+				return nil, badArg("SEARCH return options have duplicate UPDATE")
+			}
+			r.Update = true
+			if i+1 < len(opts) && opts[i+1].Kind == List {
+				// RFC 5465 §7: UPDATE (fetch-att ...).
+				i++
+				if len(opts[i].List) == 0 {
+					return nil, badArg("UPDATE needs fetch attributes in its list")
+				}
+				fa := opts[i]
+				r.UpdateFetch = &fa
+			}
+		case "PARTIAL":
+			if r.Partial != nil {
+				return nil, badArg("PARTIAL can be used only once")
+			}
+			if i+1 >= len(opts) || opts[i+1].Kind != Atom {
+				return nil, badArg("PARTIAL range missing")
+			}
+			i++
+			pr, ok := ParsePartialRange(opts[i].Value)
+			if !ok {
+				return nil, badArg("PARTIAL range broken")
+			}
+			r.Partial = &pr
 		default:
-			return nil, badArg("Unknown RETURN option " + o.Value)
+			return nil, badArg("Unknown RETURN option " + truncate(o.Value, 20))
 		}
+	}
+	if r.Partial != nil && r.All {
+		// RFC 5267 §4.4: one PARTIAL or one ALL, not both.
+		return nil, badArg("PARTIAL conflicts with ALL")
+	}
+	if !r.Min && !r.Max && !r.All && !r.Count && !r.Save && !r.Update && r.Partial == nil {
+		r.All = true
 	}
 	return r, nil
 }

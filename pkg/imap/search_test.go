@@ -105,6 +105,73 @@ func checkSearchRoundTrip(t testing.TB, k SearchKey, rev1 bool) {
 	}
 }
 
+func TestParseSearchReturn(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want SearchReturn
+	}{
+		{"empty is all", "RETURN () ALL", SearchReturn{All: true}},
+		{"context alone is all", "RETURN (CONTEXT) ALL", SearchReturn{All: true, Context: true}},
+		{"context count", "RETURN (CONTEXT COUNT) ALL", SearchReturn{Count: true, Context: true}},
+		{"update alone", "RETURN (UPDATE) ALL", SearchReturn{Update: true}},
+		{"update count", "RETURN (update count) ALL", SearchReturn{Update: true, Count: true}},
+		{"partial", "RETURN (PARTIAL 1:500) ALL", SearchReturn{Partial: &PartialRange{1, 500}}},
+		{"partial reversed", "RETURN (PARTIAL 500:400 COUNT) ALL", SearchReturn{Partial: &PartialRange{400, 500}, Count: true}},
+		{"partial max", "RETURN (PARTIAL 1:4294967295) ALL", SearchReturn{Partial: &PartialRange{1, 4294967295}}},
+		{"save min", "RETURN (SAVE MIN) ALL", SearchReturn{Save: true, Min: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := ParseSearch(parseArgs(t, tc.in), false, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(*s.Return, tc.want) {
+				t.Errorf("got %+v want %+v", *s.Return, tc.want)
+			}
+		})
+	}
+	s, err := ParseSearch(parseArgs(t, "RETURN (COUNT UPDATE (UID BODY[HEADER.FIELDS (TO FROM SUBJECT)])) FROM boss"), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Return.Update || !s.Return.Count || s.Return.UpdateFetch == nil || len(s.Return.UpdateFetch.List) != 2 {
+		t.Fatalf("RFC 5465 §7 example: %+v", s.Return)
+	}
+	if got := (PartialRange{400, 500}).String(); got != "400:500" {
+		t.Errorf("String %q", got)
+	}
+}
+
+func TestParseCancelUpdate(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string
+		err  bool
+	}{
+		{"one", `"B01"`, []string{"B01"}, false},
+		{"two", `"a" "b"`, []string{"a", "b"}, false},
+		{"none", ``, nil, true},
+		{"atom", `B01`, nil, true},
+		{"literal", "{3}\r\nB01", nil, true},
+		{"list", `("a")`, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var args []Arg
+			if tc.in != "" {
+				args = parseArgs(t, tc.in)
+			}
+			got, err := ParseCancelUpdate(args)
+			if (err != nil) != tc.err || !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %q, %v", got, err)
+			}
+		})
+	}
+}
+
 func TestParseSearchErrors(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -131,7 +198,17 @@ func TestParseSearchErrors(t *testing.T) {
 		{"bad header name", `HEADER "a:b" x`, "BAD", "", "Invalid header field name"},
 		{"empty group", "()", "BAD", "", "Empty search key list"},
 		{"return not a list", "RETURN ALL ALL", "BAD", "", "RETURN needs a list"},
-		{"unknown return option", "RETURN (PARTIAL) ALL", "BAD", "", "Unknown RETURN option PARTIAL"},
+		{"unknown return option", "RETURN (RELEVANCY) ALL", "BAD", "", "Unknown RETURN option RELEVANCY"},
+		{"partial missing", "RETURN (PARTIAL) ALL", "BAD", "", "PARTIAL range missing"},
+		{"partial zero", "RETURN (PARTIAL 0:2) ALL", "BAD", "", "PARTIAL range broken"},
+		{"partial star", "RETURN (PARTIAL 1:*) ALL", "BAD", "", "PARTIAL range broken"},
+		{"partial negative", "RETURN (PARTIAL -1:-2) ALL", "BAD", "", "PARTIAL range broken"},
+		{"partial single", "RETURN (PARTIAL 5) ALL", "BAD", "", "PARTIAL range broken"},
+		{"partial over 32 bits", "RETURN (PARTIAL 1:4294967296) ALL", "BAD", "", "PARTIAL range broken"},
+		{"partial twice", "RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL", "BAD", "", "PARTIAL can be used only once"},
+		{"partial and all", "RETURN (PARTIAL 1:2 ALL) ALL", "BAD", "", "PARTIAL conflicts with ALL"},
+		{"update twice", "RETURN (UPDATE UPDATE) ALL", "BAD", "", "duplicate UPDATE"},
+		{"update empty fetch", "RETURN (UPDATE ()) ALL", "BAD", "", "UPDATE needs fetch attributes"},
 		{"unknown charset", "CHARSET KOI8-R ALL", "NO", "BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset"},
 		{"invalid utf-8", "CHARSET UTF-8 BODY {1}\r\n\xff", "NO", "BADCHARSET (UTF-8 US-ASCII)", "not valid UTF-8"},
 		{"too deep", strings.Repeat("NOT ", MaxSearchDepth+2) + "ALL", "BAD", "", "nested too deeply"},
@@ -177,6 +254,7 @@ func FuzzSearchKeys(f *testing.F) {
 		"RETURN (MIN MAX COUNT) CHARSET UTF-8 BODY {3}\r\nabc SINCE 1-Feb-1994",
 		"HEADER X-A b LARGER 5 SMALLER 10 KEYWORD $J UNKEYWORD k",
 		"NEW OLD RECENT NOT NOT (ALL)", "SENTON 29-Feb-2024 TEXT \"\\\"\"",
+		"RETURN (PARTIAL 1:500 UPDATE CONTEXT) UNDELETED", "RETURN (COUNT UPDATE (UID FLAGS)) FROM boss",
 	} {
 		f.Add(s)
 	}

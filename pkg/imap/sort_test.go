@@ -108,6 +108,8 @@ func FuzzSortThread(f *testing.F) {
 			_, err = ParseSort(c.Args, true, nil)
 		case "THREAD":
 			_, err = ParseThread(c.Args, true, nil)
+		case "CANCELUPDATE":
+			_, err = ParseCancelUpdate(c.Args)
 		default:
 			return
 		}

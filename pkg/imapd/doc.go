@@ -11,7 +11,9 @@
 // 7889 (APPENDLIMIT), 3516 (BINARY), 3502 (MULTIAPPEND), 7888 (LITERAL+, or LITERAL- when
 // Config.Limits.MaxNonSync is set), 5256 (SORT, THREAD=ORDEREDSUBJECT,
 // THREAD=REFERENCES, and Dovecot's THREAD=REFS), 5957 (SORT=DISPLAY),
-// 5267 (ESORT), 9208 (QUOTA, QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE, when
+// 5267 (ESORT, CONTEXT=SEARCH, CONTEXT=SORT: PARTIAL, and UPDATE
+// contexts reported with the selected mailbox's changes, context5267.go),
+// 9208 (QUOTA, QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE, when
 // Config.Quota), 4978 (COMPRESS=DEFLATE, when Config.Compress), 7162
 // (CONDSTORE, QRESYNC), 5032 (WITHIN), 8514 (SAVEDATE), 8474 (OBJECTID:
 // EMAILID, THREADID always NIL for want of a thread index, and MAILBOXID,
@@ -60,18 +62,23 @@
 // mailbox ([METADATA TOOMANY]).
 //
 // NOTIFY (RFC 5465, notify5465.go; the command's grammar is pkg/imap's
-// ParseNotify): every filter (SELECTED, SELECTED-DELAYED, INBOXES,
-// PERSONAL, SUBSCRIBED, SUBTREE, MAILBOXES) and the events MessageNew
-// (with fetch-att for the selected mailbox), MessageExpunge, FlagChange,
+// ParseNotify): every filter (SELECTED, SELECTED-DELAYED, INBOXES, which
+// is PERSONAL as mail may be delivered to any mailbox, PERSONAL,
+// SUBSCRIBED, SUBTREE, MAILBOXES) and the events MessageNew (with
+// fetch-att for the selected mailbox), MessageExpunge, FlagChange,
 // MailboxName and SubscriptionChange; AnnotationChange and the METADATA
-// events get [BADEVENT]. The selected mailbox is reported as always
-// (sync), expunges only where RFC 9051 §7.5.1 allows them, also under
-// SELECTED; its group's events gate what IDLE pushes. The other
-// mailboxes are compared with a snapshot (List, Subscriptions, Status
-// with MAILBOXID for renames) after every command and every
-// Config.NotifyPoll during IDLE, which become STATUS and LIST (OLDNAME)
-// responses; more than maxNotifyMailboxes mailboxes is
-// [NOTIFICATIONOVERFLOW].
+// events get NO [BADEVENT (the supported events)]. While NOTIFY is in
+// force events are sent between commands too, as Dovecot does, and in
+// IDLE the same ones. The selected mailbox's group decides what is
+// pushed for it (none given means NONE); at a command the base
+// protocol's reports are unchanged, expunges only where RFC 9051 §7.5.1
+// allows them, also under SELECTED. The other mailboxes are compared
+// with a snapshot (List, Subscriptions, Status with MAILBOXID for
+// renames) after every command and every Config.NotifyPoll while
+// waiting, which become STATUS and LIST (OLDNAME) responses; the
+// session's own CREATE, DELETE, RENAME, (UN)SUBSCRIBE, APPEND, COPY and
+// MOVE are not reported to it. More than maxNotifyMailboxes mailboxes
+// is [NOTIFICATIONOVERFLOW].
 //
 // Structure: one command table (table.go) maps a command name ("UID
 // FETCH" is a two-word key) to its handler, the states it is allowed in
@@ -84,6 +91,10 @@
 // SEARCH compares text with RFC 5051's i;unicode-casemap (titlecase, then
 // NFKD: golang.org/x/text/unicode/norm), after undoing transfer encodings
 // and converting legacy charsets to UTF-8, as Dovecot does.
+// Header keys (SUBJECT, FROM, TO, CC, BCC, HEADER, SENT*) and SORT/THREAD
+// read the message's storage.CacheHeaders record when it covers the field
+// (searchcache.go); a search that has to read a header stores a record
+// covering the fields it asked for, so the next one opens no file.
 //
 // Imports: pkg/imap (wire), pkg/storage, pkg/message, zap, x/text/unicode/norm. It must not
 // import login, auth, settings or the storage drivers: the process main

@@ -6,13 +6,10 @@ import (
 	"strconv"
 
 	"github.com/cote-mail/cote/pkg/imap"
+	"github.com/cote-mail/cote/pkg/membudget"
 	"github.com/cote-mail/cote/pkg/message"
 	"github.com/cote-mail/cote/pkg/storage"
 )
-
-// cacheMIME is the storage cache field holding a message's MIME tree
-// (message.Part's binary form), computed on the first FETCH that needs it.
-const cacheMIME = "imap.mime"
 
 // fetchItem is one FETCH data item (pkg/imap's parse) with the response
 // name computed once.
@@ -159,9 +156,13 @@ func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, need
 	var msg *message.Message
 	var err error
 	if needRaw {
-		if msg, err = s.loadMessage(m.UID); err != nil {
+		var release func()
+		if msg, release, err = s.loadMessage(m.UID); err != nil {
 			return err
 		}
+		// The response is written (copied into the connection's buffer
+		// or sent) before this returns.
+		defer release()
 		part = msg.Root
 	} else if needPart {
 		if part, err = s.loadPart(m.UID); err != nil {
@@ -178,6 +179,11 @@ func (s *Session) fetchOne(c *cmdCtx, m storage.Message, items []fetchItem, need
 	var outs []out
 	if needRaw {
 		outs = make([]out, len(items))
+		release, err := s.reserveBinary(c, msg, items)
+		if err != nil {
+			return err
+		}
+		defer release() // held until the response is written
 	}
 	for i, it := range items {
 		if outs == nil {
@@ -330,6 +336,52 @@ func writeLiteral(w *imap.Writer, data []byte, binary bool) {
 	w.LiteralBytes(data)
 }
 
+// reserveBinary reserves from the process's memory budget what decoding
+// the BINARY items of one FETCH response holds (for each, at most twice
+// the section's stored size: decoding never grows content but works on a
+// copy, and the rewritten Content-Transfer-Encoding field adds a few
+// bytes), at once so that one
+// response never waits for its own reservation. Sessions decoding large
+// attachments at the same time then wait their turn instead of
+// exhausting the vsz_limit every session of the process shares.
+func (s *Session) reserveBinary(c *cmdCtx, msg *message.Message, items []fetchItem) (func(), error) {
+	var n int64
+	for _, it := range items {
+		if it.Attr != imap.FetchBinary && it.Attr != imap.FetchBinarySize {
+			continue
+		}
+		size := int64(len(msg.Raw))
+		if len(it.Section.Path) > 0 {
+			if p, ok := msg.Locate(it.Section.Path); ok {
+				size = p.Header.Physical + p.Body.Physical
+			}
+		}
+		// Base64 is decoded from a copy without its line ends into
+		// a new buffer: up to twice the stored size at once.
+		n += 2*size + 64
+	}
+	if n == 0 {
+		return func() {}, nil
+	}
+	release, err := s.budget().Acquire(c.ctx, n)
+	if errors.Is(err, membudget.ErrTooLarge) {
+		return nil, no("LIMIT", "Too large to decode within the server's memory limit; fetch it with BODY[] instead.")
+	}
+	if err != nil {
+		return nil, &ioError{errShutdown}
+	}
+	return release, nil
+}
+
+// budget is the memory budget large transient buffers are reserved from:
+// Config.Budget, or the process's.
+func (s *Session) budget() *membudget.Budget {
+	if s.cfg.Budget != nil {
+		return s.cfg.Budget
+	}
+	return membudget.Process()
+}
+
 func binaryError(err error) error {
 	switch {
 	case errors.Is(err, message.ErrUnknownCTE):
@@ -341,46 +393,26 @@ func binaryError(err error) error {
 }
 
 // loadPart returns the MIME tree of a message, from the cache when it
-// holds a valid one.
+// holds one (the store writes it at save), else parsed and cached.
 func (s *Session) loadPart(uid uint32) (*message.Part, error) {
-	if data, ok := s.mbox.Cache(uid, cacheMIME); ok {
+	if data, ok := s.mbox.Cache(uid, storage.CacheStructure); ok {
 		p := new(message.Part)
 		if p.UnmarshalBinary(data) == nil {
 			return p, nil
 		}
 	}
-	msg, err := s.loadMessage(uid)
+	msg, release, err := s.loadMessage(uid)
 	if err != nil {
 		return nil, err
 	}
+	release() // the tree holds no slice of the message
 	return msg.Root, nil
 }
 
-// loadMessage reads a message and pairs it with its cached tree, parsing
-// (and caching) the tree when there is none or it does not fit.
-func (s *Session) loadMessage(uid uint32) (*message.Message, error) {
-	b, err := s.mbox.Open(uid)
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
-	raw := make([]byte, b.Size())
-	if n, err := b.ReadAt(raw, 0); n != len(raw) {
-		return nil, storage.Errorf("fetch", s.mbox.Name(), storage.ErrTemporary, err)
-	}
-	if data, ok := s.mbox.Cache(uid, cacheMIME); ok {
-		p := new(message.Part)
-		if p.UnmarshalBinary(data) == nil {
-			if m, err := message.New(raw, p); err == nil {
-				return m, nil
-			}
-		}
-	}
-	m := message.Parse(raw)
-	if data, err := m.Root.MarshalBinary(); err == nil {
-		if err := s.mbox.SetCache(uid, cacheMIME, data); err != nil {
-			s.log.Debug("caching MIME structure failed", zapErr(err))
-		}
-	}
-	return m, nil
+// loadMessage reads a message with its MIME tree (storage.LoadMessage:
+// the tree the store cached at save, or parsed and cached now). Large
+// messages are mapped, not read into the heap; release must be called
+// when msg.Raw and every slice of it are no longer used.
+func (s *Session) loadMessage(uid uint32) (msg *message.Message, release func(), err error) {
+	return storage.LoadMessage(s.mbox, uid)
 }

@@ -32,8 +32,12 @@ func (s *Session) sync(force, allowExpunge bool) error {
 
 // syncSelected is sync's part for the selected mailbox.
 func (s *Session) syncSelected(force, allowExpunge bool) error {
-	if s.mbox == nil || !allowExpunge {
+	if s.mbox == nil {
 		return nil
+	}
+	if !allowExpunge {
+		// The view stays; RFC 5267 updates of flag changes may go out.
+		return s.contextsNoSync()
 	}
 	if !force && s.notifyQuiet() {
 		// NOTIFY (SELECTED NONE): nothing is pushed; the next command
@@ -55,6 +59,8 @@ func (s *Session) syncSelected(force, allowExpunge bool) error {
 	if err != nil {
 		return err
 	}
+	// RFC 5267 §4.3.4: REMOVEFROM before the expunges are reported.
+	s.contextsExpunged(ch)
 	if s.qresync && len(ch.ExpungedUIDs) > 0 {
 		// RFC 7162 §3.2.10: VANISHED replaces EXPUNGE.
 		s.writeVanished(imap.RangesOf(slices.Sorted(slices.Values(ch.ExpungedUIDs))), false)
@@ -76,8 +82,9 @@ func (s *Session) syncSelected(force, allowExpunge bool) error {
 		}
 	}
 	if !force && !s.notifyFlags() {
-		// NOTIFY's selected group has no FlagChange.
-		return nil
+		// NOTIFY's selected group has no FlagChange: ADDTO for the new
+		// messages only (RFC 5465 §5.2).
+		return s.contextsUpdate(ch, false)
 	}
 	for _, uid := range ch.FlagsChanged {
 		m, err := s.mbox.Message(uid)
@@ -90,7 +97,9 @@ func (s *Session) syncSelected(force, allowExpunge bool) error {
 		}
 		s.writeFlagsFetch(m, true)
 	}
-	return nil
+	// RFC 5267 §4.3.2, RFC 5465 §5.1-5.2: ADDTO and REMOVEFROM after
+	// the EXISTS and FETCH responses of the same changes.
+	return s.contextsUpdate(ch, true)
 }
 
 // flagList renders the FLAGS of m, with \Recent for IMAP4rev1 sessions.

@@ -13,25 +13,41 @@ import (
 
 // NOTIFY (RFC 5465).
 //
-// The selected mailbox keeps its ordinary reporting (sync, notify.go):
-// changes are reported after every command and pushed during IDLE.
-// SELECTED and SELECTED-DELAYED both hold EXPUNGE back to the points
-// where RFC 9051 §7.5.1 allows it, which is what SELECTED-DELAYED asks
-// and a permitted choice for SELECTED (the client learns of expunges at
-// its next command or in IDLE). The selected group's events gate what
-// IDLE pushes: with NONE nothing is pushed until the next command, and
-// without FlagChange flag changes are not pushed; MessageNew's fetch-att
-// adds a FETCH for each new message after the EXISTS.
+// Events are sent when they happen, not only in IDLE: while NOTIFY is
+// in force and no command is in progress the session waits for the
+// client's next command and for events at once (notifyWait), as Dovecot
+// does. IDLE sends exactly the same events (§4).
 //
-// Every other mailbox of the user (all namespaces are the user's own,
-// so PERSONAL is every listed mailbox) is watched by a snapshot: names,
+// The selected mailbox: its group's events (§6.1) decide what is pushed
+// outside a command (between commands and in IDLE). No SELECTED or
+// SELECTED-DELAYED group is the same as (SELECTED NONE) (§3.1): nothing
+// is pushed, and the next command reports the changes as RFC 9051
+// §7.5.1 asks (EXISTS and EXPUNGE are the base protocol, not events;
+// Dovecot withholds even those, which RFC 9051 §5.2 does not allow).
+// Without FlagChange, others' flag changes are not pushed. MessageNew's
+// fetch-att adds a FETCH for each new message after the EXISTS (§5.2).
+// SELECTED pushes EXPUNGE between commands (§6.1.1); during a command
+// both filters keep RFC 9051 §7.5.1's rule (no EXPUNGE during FETCH,
+// STORE, SEARCH), as Dovecot does: §5.3 only warns the client that MSNs
+// may change at any time, it does not oblige the server to send
+// EXPUNGE mid-command. SELECTED-DELAYED (§6.1.2) holds expunges until a
+// command that may report them: between commands it pushes nothing for
+// the selected mailbox (the store reports expunges and arrivals in one
+// Sync), in IDLE everything.
+//
+// Every other mailbox of the user is watched by a snapshot: names,
 // MAILBOXIDs, subscriptions and STATUS counters, taken by NOTIFY SET and
-// compared after every command and, during IDLE, every
-// Config.NotifyPoll. Differences become STATUS responses (MessageNew,
-// MessageExpunge, FlagChange) and LIST responses (MailboxName, with
-// OLDNAME for a rename recognised by its MAILBOXID; SubscriptionChange).
-// Changes made by this session are reported too: the snapshot does not
-// know who made them, and RFC 5465 does not exempt them.
+// compared after every command and, while waiting for a command or in
+// IDLE, every Config.NotifyPoll. Differences become STATUS responses
+// (MessageNew, MessageExpunge, FlagChange; §5.1-5.3, with the items
+// Dovecot sends) and LIST responses (MailboxName, with OLDNAME for a
+// rename recognised by its MAILBOXID; SubscriptionChange; §5.4-5.5).
+// The selected mailbox gets no STATUS: its changes are its own group's.
+// Changes this session makes to other mailboxes by name (CREATE, DELETE,
+// RENAME, SUBSCRIBE, UNSUBSCRIBE, and APPEND, COPY and MOVE into them)
+// are not reported (§5: the server SHOULD omit events the client caused;
+// Dovecot reports them): the snapshot is compared before such a command
+// and the mailboxes it names are absorbed silently after it.
 
 // supportedEvents are the events NOTIFY accepts; any other is refused
 // with [BADEVENT] (RFC 5465 §3.1). There is no ANNOTATE, and METADATA
@@ -48,6 +64,15 @@ const maxNotifyMailboxes = 2000
 // NOTIFY watches them.
 const DefaultNotifyPoll = 2 * time.Second
 
+// Items of a NOTIFY STATUS response, in the order they are written.
+const (
+	statMessages = 1 << iota
+	statUIDNext
+	statUIDValidity
+	statUnseen
+	statHighestModSeq
+)
+
 type notifyGroup struct {
 	filter imap.NotifyFilter
 	names  []string // decoded full names (SUBTREE, MAILBOXES)
@@ -56,11 +81,14 @@ type notifyGroup struct {
 
 // notifyState is the session's NOTIFY SET.
 type notifyState struct {
-	selSet    bool              // a SELECTED or SELECTED-DELAYED group was given
-	selEvents imap.NotifyEvents // its events
+	selEvents imap.NotifyEvents // the SELECTED or SELECTED-DELAYED group's events
+	delayed   bool              // SELECTED-DELAYED
 	selFetch  []fetchItem       // MessageNew's fetch-att
 	groups    []notifyGroup     // the other groups
 	snap      map[string]mbSnap // full name -> last seen state
+	// own are the mailboxes the running command changes itself: the
+	// next poll absorbs their changes without reporting them.
+	own []string
 }
 
 type mbSnap struct {
@@ -94,8 +122,8 @@ func cmdNotify(s *Session, c *cmdCtx) error {
 	for _, g := range nc.Groups {
 		switch g.Filter {
 		case imap.NotifySelected, imap.NotifySelectedDelayed:
-			ns.selSet = true
 			ns.selEvents = g.Events
+			ns.delayed = g.Filter == imap.NotifySelectedDelayed
 			ns.selFetch = nil
 			if g.FetchAtt != nil {
 				items, err := parseFetchItems(*g.FetchAtt)
@@ -127,12 +155,22 @@ func cmdNotify(s *Session, c *cmdCtx) error {
 	ns.snap = snap
 	s.notify = ns
 	if nc.Status {
-		// §3.1: the current state of every watched mailbox at once.
+		// §3.1: the current state of every mailbox with message
+		// events, but the selected one. MESSAGES, UIDNEXT, UIDVALIDITY
+		// and UNSEEN, as Dovecot sends, which covers MessageNew and
+		// MessageExpunge; with FlagChange also HIGHESTMODSEQ (CONDSTORE
+		// is always supported).
 		for _, name := range sortedNames(snap) {
 			e := snap[name]
-			if e.hasStatus && !s.isSelected(name) && s.notifyEvents(name, e.subscribed)&imap.EventMessageNew != 0 {
-				s.writeNotifyStatus(name, e.st)
+			ev := s.notifyEvents(name, e.subscribed)
+			if !e.hasStatus || s.isSelected(name) || ev&imap.EventMessageNew == 0 {
+				continue
 			}
+			items := statMessages | statUIDNext | statUIDValidity | statUnseen
+			if ev&imap.EventFlagChange != 0 {
+				items |= statHighestModSeq
+			}
+			s.writeNotifyStatus(name, e.st, items)
 		}
 	}
 	return nil
@@ -152,11 +190,12 @@ func (s *Session) notifyEvents(name string, subscribed bool) imap.NotifyEvents {
 	for _, g := range s.notify.groups {
 		match := false
 		switch g.filter {
-		case imap.NotifyPersonal:
+		case imap.NotifyPersonal, imap.NotifyInboxes:
+			// §6.3: a server that cannot tell where mail may be
+			// delivered MUST treat INBOXES as PERSONAL. Delivery may
+			// target any mailbox here (lmtp_save_to_detail_mailbox,
+			// deliver -m), and every namespace is the user's own.
 			match = true
-		case imap.NotifyInboxes:
-			// Mail is delivered only to INBOX here.
-			match = storage.IsInbox(name)
 		case imap.NotifySubscribed:
 			match = subscribed
 		case imap.NotifyMailboxes:
@@ -190,16 +229,31 @@ func (s *Session) notifySnapshot(ns *notifyState) (map[string]mbSnap, error) {
 	if len(ns.groups) == 0 {
 		return map[string]mbSnap{}, nil
 	}
+	// A listing taken while a mailbox is renamed or deleted may show
+	// the old name (and the new one) with the old one's directory gone:
+	// Status fails for it. Such a snapshot would report a rename as a
+	// new mailbox plus a deletion, so it is taken again.
+	for try := 0; ; try++ {
+		snap, unstable, err := s.readSnapshot()
+		if err != nil || !unstable || try == 2 {
+			return snap, err
+		}
+	}
+}
+
+// readSnapshot is one attempt of notifySnapshot; unstable reports that
+// a listed selectable mailbox could not be read.
+func (s *Session) readSnapshot() (_ map[string]mbSnap, unstable bool, _ error) {
 	infos, err := s.user.List()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	subs, err := s.user.Subscriptions()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if len(infos) > maxNotifyMailboxes {
-		return nil, nil
+		return nil, false, nil
 	}
 	subSet := make(map[string]bool, len(subs))
 	for _, n := range subs {
@@ -209,10 +263,13 @@ func (s *Session) notifySnapshot(ns *notifyState) (map[string]mbSnap, error) {
 	for _, mi := range infos {
 		e := mbSnap{info: mi, subscribed: subSet[mi.Name]}
 		if !mi.NoSelect {
-			// A mailbox deleted between List and Status is simply
-			// left without counters; the next poll sees it gone.
+			// A mailbox deleted between List and Status is left
+			// without counters if retries do not settle it; the next
+			// poll sees it gone.
 			if st, err := s.user.Status(mi.Name); err == nil {
 				e.st, e.hasStatus = st, true
+			} else {
+				unstable = true
 			}
 		}
 		snap[mi.Name] = e
@@ -223,7 +280,7 @@ func (s *Session) notifySnapshot(ns *notifyState) (map[string]mbSnap, error) {
 			snap[n] = mbSnap{info: storage.MailboxInfo{Name: n, NonExistent: true, NoSelect: true}, subscribed: true}
 		}
 	}
-	return snap, nil
+	return snap, unstable, nil
 }
 
 // notifyPoll compares the other mailboxes with the snapshot and reports
@@ -233,6 +290,8 @@ func (s *Session) notifyPoll() error {
 	if ns == nil || len(ns.groups) == 0 {
 		return nil
 	}
+	own := ns.own
+	ns.own = nil
 	snap, err := s.notifySnapshot(ns)
 	if err != nil {
 		return err
@@ -255,6 +314,9 @@ func (s *Session) notifyPoll() error {
 	for _, name := range sortedNames(snap) {
 		e := snap[name]
 		o, had := old[name]
+		if s.notifyOwn(own, name) {
+			continue
+		}
 		ev := s.notifyEvents(name, e.subscribed)
 		switch {
 		case exists(e, true) && !exists(o, had):
@@ -279,24 +341,14 @@ func (s *Session) notifyPoll() error {
 		if !e.hasStatus || !o.hasStatus || s.isSelected(name) {
 			continue
 		}
-		changed := false
-		if ev&imap.EventMessageNew != 0 && (e.st.UIDNext != o.st.UIDNext || e.st.UIDValidity != o.st.UIDValidity || e.st.Messages > o.st.Messages) {
-			changed = true
-		}
-		if ev&imap.EventMessageExpunge != 0 && e.st.Messages < o.st.Messages {
-			changed = true
-		}
-		if ev&imap.EventFlagChange != 0 && (e.st.Unseen != o.st.Unseen || e.st.HighestModSeq != o.st.HighestModSeq) {
-			changed = true
-		}
-		if changed {
-			s.writeNotifyStatus(name, e.st)
+		if items := s.notifyStatusItems(ev, o.st, e.st); items != 0 {
+			s.writeNotifyStatus(name, e.st, items)
 		}
 	}
 	for _, name := range sortedNames(old) {
 		o := old[name]
 		n, ok := snap[name]
-		if !exists(o, true) || exists(n, ok) || renamedFrom[name] {
+		if !exists(o, true) || exists(n, ok) || renamedFrom[name] || s.notifyOwn(own, name) {
 			continue
 		}
 		ev := s.notifyEvents(name, o.subscribed)
@@ -311,17 +363,114 @@ func (s *Session) notifyPoll() error {
 	return nil
 }
 
-// writeNotifyStatus is RFC 5465 §5.2-5.3's STATUS for a mailbox that is
-// not selected: the counters a client needs to tell what changed.
-func (s *Session) writeNotifyStatus(name string, st storage.Status) {
+// notifyStatusItems is what a STATUS response for a changed mailbox
+// carries, as Dovecot chooses them within RFC 5465's minimums: a new
+// UIDVALIDITY all counters; arrivals and expunges MESSAGES, UIDNEXT and
+// UNSEEN (§5.2, §5.3 ask UIDNEXT and MESSAGES); a flag change UNSEEN if
+// it changed and, with CONDSTORE enabled, HIGHESTMODSEQ and UIDVALIDITY
+// (§5.1; Dovecot leaves UIDVALIDITY out); with CONDSTORE enabled every
+// STATUS has HIGHESTMODSEQ (§5.2, §5.3). A flag change that moved
+// neither UNSEEN nor, for a CONDSTORE client, anything reported sends
+// nothing, as in Dovecot.
+func (s *Session) notifyStatusItems(ev imap.NotifyEvents, o, e storage.Status) int {
+	items := 0
+	if ev&(imap.EventMessageNew|imap.EventMessageExpunge|imap.EventFlagChange) != 0 && e.UIDValidity != o.UIDValidity {
+		items |= statMessages | statUIDNext | statUIDValidity | statUnseen
+	}
+	if ev&imap.EventMessageNew != 0 && (e.UIDNext != o.UIDNext || e.Messages > o.Messages) {
+		items |= statMessages | statUIDNext | statUnseen
+	}
+	if ev&imap.EventMessageExpunge != 0 && e.Messages < o.Messages {
+		items |= statMessages | statUIDNext | statUnseen
+	}
+	if ev&imap.EventFlagChange != 0 {
+		if e.Unseen != o.Unseen {
+			items |= statUnseen
+		}
+		// An arrival or expunge moves HIGHESTMODSEQ too: only a
+		// change without one is a flag change.
+		if s.condstore && e.HighestModSeq != o.HighestModSeq && e.UIDNext == o.UIDNext && e.Messages == o.Messages {
+			items |= statUIDValidity | statHighestModSeq
+		}
+	}
+	if items != 0 && s.condstore {
+		items |= statHighestModSeq
+	}
+	return items
+}
+
+// notifyOwn reports whether name is, or lies below, a mailbox the last
+// command changed itself (RFC 5465 §5).
+func (s *Session) notifyOwn(own []string, name string) bool {
+	for _, n := range own {
+		if n == name {
+			return true
+		}
+		if sep := s.sepOf(n); sep != 0 && strings.HasPrefix(name, n+string(sep)) {
+			return true
+		}
+	}
+	return false
+}
+
+// ownChangeArgs are the commands that change other mailboxes by name,
+// with the arguments that name them.
+var ownChangeArgs = map[string][]int{
+	"CREATE": {0}, "DELETE": {0}, "RENAME": {0, 1}, "SUBSCRIBE": {0}, "UNSUBSCRIBE": {0},
+	"APPEND": {0}, "COPY": {1}, "MOVE": {1}, "UID COPY": {1}, "UID MOVE": {1},
+}
+
+// notifyBefore runs before every command: for one that changes other
+// mailboxes itself, the changes so far (others') are reported now and
+// the mailboxes it names are marked, so that the poll after it does not
+// report the command's own changes (RFC 5465 §5 SHOULD). A change by
+// another session to the same mailbox while the command runs is
+// absorbed with it.
+func (s *Session) notifyBefore(c *cmdCtx) {
+	if s.notify == nil || len(s.notify.groups) == 0 {
+		return
+	}
+	idx, ok := ownChangeArgs[c.name]
+	if !ok {
+		return
+	}
+	if err := s.notifyPoll(); err != nil {
+		s.log.Warn("notify poll failed", zapErr(err))
+	}
+	if s.notify == nil {
+		return // overflow
+	}
+	for _, i := range idx {
+		if i < len(c.args) {
+			if name, err := s.mailboxArg(c.args[i]); err == nil {
+				s.notify.own = append(s.notify.own, name)
+			}
+		}
+	}
+}
+
+// writeNotifyStatus is RFC 5465 §5.1-5.3's STATUS for a mailbox that is
+// not selected, with the given items.
+func (s *Session) writeNotifyStatus(name string, st storage.Status, items int) {
 	s.w.WriteString("* STATUS ")
 	s.w.AString(s.mailboxOut(name))
-	s.w.WriteString(" (MESSAGES " + itoa(st.Messages) + " UIDNEXT " + itoa(st.UIDNext) +
-		" UIDVALIDITY " + itoa(st.UIDValidity) + " UNSEEN " + itoa(st.Unseen))
-	if s.condstore {
-		s.w.WriteString(" HIGHESTMODSEQ " + strconv.FormatUint(max(st.HighestModSeq, 1), 10))
+	var parts []string
+	if items&statMessages != 0 {
+		parts = append(parts, "MESSAGES "+itoa(st.Messages))
 	}
-	s.w.WriteString(")\r\n")
+	if items&statUIDNext != 0 {
+		parts = append(parts, "UIDNEXT "+itoa(st.UIDNext))
+	}
+	if items&statUIDValidity != 0 {
+		parts = append(parts, "UIDVALIDITY "+itoa(st.UIDValidity))
+	}
+	if items&statUnseen != 0 {
+		parts = append(parts, "UNSEEN "+itoa(st.Unseen))
+	}
+	if items&statHighestModSeq != 0 {
+		parts = append(parts, "HIGHESTMODSEQ "+strconv.FormatUint(max(st.HighestModSeq, 1), 10))
+	}
+	s.w.WriteString(" (" + strings.Join(parts, " ") + ")\r\n")
 }
 
 // writeNotifyList is RFC 5465 §5.4-5.5's LIST: a new, deleted
@@ -364,26 +513,99 @@ func (s *Session) notifyNewMessages(from, to uint32) error {
 	})
 }
 
-// notifyQuiet reports whether IDLE should not push the selected
-// mailbox's changes: NOTIFY set the selected mailbox to NONE.
+// notifyQuiet reports whether the selected mailbox's changes must not
+// be pushed outside a command: NOTIFY is in force and its selected
+// group (absent means NONE, §3.1) has no events.
 func (s *Session) notifyQuiet() bool {
-	return s.notify != nil && s.notify.selSet && s.notify.selEvents == 0
+	return s.notify != nil && s.notify.selEvents == 0
 }
 
 // notifyFlags reports whether FETCH FLAGS for others' flag changes may
 // be pushed outside a command.
 func (s *Session) notifyFlags() bool {
-	return s.notify == nil || !s.notify.selSet || s.notify.selEvents&imap.EventFlagChange != 0
+	return s.notify == nil || s.notify.selEvents&imap.EventFlagChange != 0
 }
 
-// notifyPollC is IDLE's poll ticker channel, nil without NOTIFY groups
-// for other mailboxes.
+// notifyPollC is the poll ticker channel for the other mailboxes, nil
+// without NOTIFY groups for them.
 func (s *Session) notifyPollC() (<-chan time.Time, func()) {
 	if s.notify == nil || len(s.notify.groups) == 0 {
 		return nil, func() {}
 	}
 	t := time.NewTicker(s.cfg.NotifyPoll)
 	return t.C, t.Stop
+}
+
+// notifyWait waits for the start of the client's next command while
+// NOTIFY asks for events, and sends them as they happen (RFC 5465 §1,
+// §6.1.1; Dovecot does the same). A helper goroutine reads what the
+// client sends next straight from the connection and hands it to the
+// session's reader (flushReader.pend); only this goroutine writes. The
+// read deadline in force (the idle timeout, or the shutdown's) ends the
+// wait like any read. An error is an I/O error writing.
+func (s *Session) notifyWait() error {
+	ns := s.notify
+	if ns == nil || s.r.Buffered() > 0 || s.in.pending() {
+		return nil
+	}
+	sel := s.mbox != nil && ns.selEvents != 0 && !ns.delayed
+	if !sel && len(ns.groups) == 0 {
+		return nil
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	type readResult struct {
+		b   []byte
+		err error
+	}
+	got := make(chan readResult, 1)
+	src := s.in.r
+	go func() {
+		b := make([]byte, 4096)
+		n, err := src.Read(b)
+		got <- readResult{b[:n], err}
+	}()
+	poll, stopPoll := s.notifyPollC()
+	defer stopPoll()
+	var changed <-chan struct{}
+	if sel {
+		changed = s.mbox.Notify()
+	}
+	for {
+		select {
+		case r := <-got:
+			s.in.pend, s.in.pendErr = r.b, r.err
+			return nil
+		case <-changed:
+			s.needSync = true
+			if err := s.syncSelected(false, true); err != nil {
+				if isIOError(err) {
+					return err
+				}
+				s.log.Warn("mailbox sync failed", zapErr(err))
+			}
+		case <-poll:
+			if err := s.notifyPoll(); err != nil {
+				if isIOError(err) {
+					return err
+				}
+				s.log.Warn("notify poll failed", zapErr(err))
+			}
+			if s.notify == nil {
+				// Overflow: NOTIFY is off, and so is the wait.
+				if err := s.flush(); err != nil {
+					return err
+				}
+				r := <-got
+				s.in.pend, s.in.pendErr = r.b, r.err
+				return nil
+			}
+		}
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
 }
 
 func sortedNames(m map[string]mbSnap) []string {

@@ -26,11 +26,12 @@ func (s *Session) preview(uid uint32, lazy bool) (text string, ok bool, err erro
 	if lazy {
 		return "", false, nil
 	}
-	m, err := s.loadMessage(uid)
+	m, release, err := s.loadMessage(uid)
 	if err != nil {
 		return "", false, err
 	}
 	p := previewText(m)
+	release()
 	// A cache write that fails only costs a recomputation next time.
 	_ = s.mbox.SetCache(uid, storage.CachePreview, []byte(p))
 	return p, true, nil

@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"context"
 	"io"
 	"mime"
 	"net/mail"
@@ -109,15 +110,30 @@ type searchMsg struct {
 	s   *Session
 	m   storage.Message
 	msg *message.Message
-	err error
-	hdr []message.Field
+	// release frees msg's bytes (storage.LoadMessage); matches calls it.
+	release func()
+	err     error
+	hdr     []message.Field
+	hc      searchHeaderCache // searchcache.go
 }
 
 func (sm *searchMsg) load() *message.Message {
 	if sm.msg == nil && sm.err == nil {
-		sm.msg, sm.err = sm.s.loadMessage(sm.m.UID)
+		sm.msg, sm.release, sm.err = sm.s.loadMessage(sm.m.UID)
 	}
 	return sm.msg
+}
+
+// matches evaluates k for the message, then releases the message's bytes
+// (a large message is mapped: storage.ReadBody); what was derived from them
+// (header fields, decoded text) are copies.
+func (sm *searchMsg) matches(k *searchKey) bool {
+	ok := sm.match(k)
+	if sm.release != nil {
+		sm.release()
+		sm.release, sm.msg = nil, nil
+	}
+	return ok
 }
 
 func (sm *searchMsg) header() []message.Field {
@@ -152,7 +168,7 @@ func (sm *searchMsg) header() []message.Field {
 // unfolded and with its encoded-words decoded to UTF-8, contains needle
 // (case-folded).
 func (sm *searchMsg) headerContains(name, needle string) bool {
-	for _, f := range sm.header() {
+	for _, f := range sm.fieldsFor(name) {
 		if name != "" && !strings.EqualFold(f.Name, name) {
 			continue
 		}
@@ -180,9 +196,38 @@ func (sm *searchMsg) bodyContains(needle string) bool {
 			}
 			return false
 		}
-		return strings.Contains(foldString(decodedLeaf(m, p)), needle)
+		return sm.s.leafContains(m, p, needle)
 	}
 	return walk(m.Root)
+}
+
+// leafContains reports whether the decoded text of leaf p contains needle
+// (case-folded). Decoding a large part holds a few times its size in
+// memory (decoded, converted, folded), so that is reserved from the
+// process's budget first (sessions share the process's vsz_limit); a part
+// too large for the whole budget is searched undecoded, as stored.
+func (s *Session) leafContains(m *message.Message, p *message.Part, needle string) bool {
+	release, err := s.budget().Acquire(context.Background(), 3*p.Body.Physical)
+	if err != nil {
+		o := p.BodyOffset()
+		return rawContains(m.Raw[o:o+p.Body.Physical], needle)
+	}
+	defer release()
+	return strings.Contains(foldString(decodedLeaf(m, p)), needle)
+}
+
+// rawContains searches raw as stored, a window at a time (each window
+// overlaps the next by the needle's length, so no match is missed).
+func rawContains(raw []byte, needle string) bool {
+	const window = 1 << 20
+	over := len(needle) + utf8.UTFMax
+	for off := 0; off < len(raw); off += window {
+		end := min(off+window+over, len(raw))
+		if strings.Contains(foldString(string(raw[off:end])), needle) {
+			return true
+		}
+	}
+	return false
 }
 
 func dayOf(t time.Time) time.Time {
@@ -191,7 +236,7 @@ func dayOf(t time.Time) time.Time {
 }
 
 func (sm *searchMsg) sentDate() (time.Time, bool) {
-	for _, f := range sm.header() {
+	for _, f := range sm.fieldsFor("Date") {
 		if strings.EqualFold(f.Name, "Date") {
 			t, err := mail.ParseDate(strings.TrimSpace(string(f.Value)))
 			if err != nil {
@@ -270,7 +315,7 @@ func (sm *searchMsg) match(k *searchKey) bool {
 		return !d.Before(k.date)
 	case "HEADER":
 		if k.str2 == "" {
-			for _, f := range sm.header() {
+			for _, f := range sm.fieldsFor(k.str) {
 				if strings.EqualFold(f.Name, k.str) {
 					return true
 				}
@@ -287,7 +332,8 @@ func (sm *searchMsg) match(k *searchKey) bool {
 }
 
 // cmdSearch: SEARCH and UID SEARCH, RFC 9051 §6.4.4, with ESEARCH return
-// options (RFC 4731) and SAVE (RFC 5182).
+// options (RFC 4731), SAVE (RFC 5182) and CONTEXT=SEARCH's PARTIAL,
+// UPDATE and CONTEXT (RFC 5267 §4, context5267.go).
 func cmdSearch(s *Session, c *cmdCtx) error {
 	parsed, err := imap.ParseSearch(c.args, !s.rev2, charset.Decode)
 	if err != nil {
@@ -307,15 +353,20 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 		// RFC 9051 §6.4.4: IMAP4rev2 answers SEARCH with ESEARCH.
 		ret = &imap.SearchReturn{All: true}
 	}
+	upd, err := s.prepareUpdate(c, ret)
+	if err != nil {
+		return err
+	}
 	var hits []uint32 // UIDs, ascending
 	var mods []uint64 // their modseqs, when the program has MODSEQ
 	withMod := parsed.Key.HasModSeq()
+	fill := s.newHeaderFill(prog)
 	err = s.mbox.Messages(nil, func(m storage.Message) error {
 		if err := c.ctx.Err(); err != nil {
 			return &ioError{errShutdown}
 		}
-		sm := &searchMsg{s: s, m: m}
-		if sm.match(prog) {
+		sm := &searchMsg{s: s, m: m, hc: searchHeaderCache{fill: fill}}
+		if sm.matches(prog) {
 			hits = append(hits, m.UID)
 			if withMod {
 				mods = append(mods, m.ModSeq)
@@ -323,6 +374,7 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 		}
 		return nil
 	})
+	fill.flush()
 	if err != nil {
 		return err
 	}
@@ -332,6 +384,11 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 		for i, u := range hits {
 			nums[i] = s.mbox.Seq(u)
 		}
+	}
+	if upd != nil {
+		// After the ESEARCH response, where a NOUPDATE refusal goes
+		// (RFC 5267 §4.3.1).
+		defer s.addSearchContext(c, upd, prog, hits)
 	}
 	if ret != nil && ret.Save {
 		// RFC 5182 §2.4: with MIN or MAX (and not ALL or COUNT) only
@@ -359,7 +416,7 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 		s.w.CRLF()
 		return nil
 	}
-	if ret.Save && !ret.Min && !ret.Max && !ret.All && !ret.Count {
+	if saveOnly(ret) {
 		// RFC 5182 §2.4: SAVE alone produces no ESEARCH response.
 		return nil
 	}
@@ -378,6 +435,16 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 	if ret.All && len(nums) > 0 {
 		s.w.WriteString(" ALL " + formatSet(nums))
 	}
+	if ret.Partial != nil {
+		// RFC 5267 §4.4: the window of the result in mailbox order; NIL
+		// when it lies beyond the end.
+		s.w.WriteString(" PARTIAL (" + ret.Partial.String() + " ")
+		if w := partialWindow(nums, *ret.Partial); len(w) > 0 {
+			s.w.WriteString(formatSet(w) + ")")
+		} else {
+			s.w.WriteString("NIL)")
+		}
+	}
 	if ret.Count {
 		s.w.WriteString(" COUNT " + strconv.Itoa(len(nums)))
 	}
@@ -394,8 +461,14 @@ func cmdSearch(s *Session, c *cmdCtx) error {
 			if ret.Max {
 				hi = max(hi, mods[len(mods)-1])
 			}
+			if p := ret.Partial; p != nil && int(p.Lo) <= len(mods) {
+				hi = max(hi, slices.Max(mods[p.Lo-1:min(int(p.Hi), len(mods))]))
+			}
 		}
-		s.w.WriteString(" MODSEQ " + strconv.FormatUint(hi, 10))
+		if hi > 0 {
+			// UPDATE alone returns no message, so no MODSEQ.
+			s.w.WriteString(" MODSEQ " + strconv.FormatUint(hi, 10))
+		}
 	}
 	s.w.CRLF()
 	return nil
@@ -498,7 +571,7 @@ var wordDecoder = mime.WordDecoder{
 // encoded-words. A value whose encoded-words cannot be decoded (unknown
 // charset, broken encoding) is searched as written.
 func decodeHeaderValue(v string) string {
-	v = strings.NewReplacer("\r\n", "", "\n", "").Replace(v)
+	v = unfold(v) // builds no replacer for the usual one-line value
 	if d, err := wordDecoder.DecodeHeader(v); err == nil {
 		return d
 	}

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/cote-mail/cote/pkg/imap"
+	"github.com/cote-mail/cote/pkg/membudget"
 	"github.com/cote-mail/cote/pkg/storage"
 )
 
@@ -60,6 +62,10 @@ type Config struct {
 	// imap_metadata = yes. Entries are kept by the mail store itself, so
 	// nothing like Dovecot's mail_attribute_dict is needed.
 	Metadata bool
+	// Budget bounds the memory sessions hold at once in large transient
+	// buffers (decoded BINARY parts, decoded text SEARCH scans); nil is
+	// the process's (membudget.Process, half of GOMEMLIMIT).
+	Budget *membudget.Budget
 	// Capability is Dovecot's imap_capability: "+NAME ..." adds to the
 	// CAPABILITY list, anything else but "" replaces it
 	// (imap.OverrideCapabilities); commands are unchanged.
@@ -142,6 +148,11 @@ type Session struct {
 	condstore, qresync bool
 	// notify is the NOTIFY SET in force (RFC 5465, notify5465.go).
 	notify *notifyState
+	// contexts are the RETURN (UPDATE) searches of the selected mailbox
+	// (RFC 5267 §4.3, context5267.go); running is the command being
+	// dispatched, whose message set contextsNoSync reads.
+	contexts []*updateCtx
+	running  *cmdCtx
 }
 
 // flushReader flushes the pending responses before it reads from the
@@ -153,9 +164,24 @@ type flushReader struct {
 	r  io.Reader
 	s  *Session
 	on bool
+	// pend and pendErr are what NOTIFY's wait for the next command read
+	// from r (notifyWait): they are returned before r is read again.
+	pend    []byte
+	pendErr error
 }
 
+func (f *flushReader) pending() bool { return len(f.pend) > 0 || f.pendErr != nil }
+
 func (f *flushReader) Read(p []byte) (int, error) {
+	if len(f.pend) > 0 {
+		n := copy(p, f.pend)
+		f.pend = f.pend[n:]
+		return n, nil
+	}
+	if err := f.pendErr; err != nil {
+		f.pendErr = nil
+		return 0, err
+	}
 	if f.on {
 		if err := f.s.flush(); err != nil {
 			return 0, err
@@ -184,6 +210,11 @@ var errShutdown = errors.New("imapd: server shutting down")
 // answered with "greetTag OK [CAPABILITY ...] Logged in". Serve closes the
 // selected mailbox but neither the connection nor the user.
 func (s *Session) Serve(ctx context.Context, preamble []byte, greetTag string) error {
+	// A message file truncated behind the store's back faults when its
+	// mapping is read (storage.ReadBody): that becomes a panic of this
+	// session, which the service recovers, not a crash of every session
+	// the process serves.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	var in io.Reader = s.conn
 	if len(preamble) > 0 {
 		in = io.MultiReader(bytes.NewReader(preamble), s.conn)
@@ -217,6 +248,10 @@ func (s *Session) Serve(ctx context.Context, preamble []byte, greetTag string) e
 			return s.bye("Server shutting down.", errShutdown)
 		}
 		_ = s.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		// NOTIFY: events are sent while no command is in progress.
+		if err := s.notifyWait(); err != nil {
+			return err
+		}
 		cmd, err := s.r.ReadCommand()
 		if err != nil {
 			s.abortAppend()
@@ -332,6 +367,7 @@ func (s *Session) bye(text string, cause error) error {
 }
 
 func (s *Session) closeMailbox() {
+	s.dropContexts()
 	if s.mbox != nil {
 		if err := s.mbox.Close(); err != nil {
 			s.log.Warn("closing mailbox failed", zap.Error(err))
@@ -359,7 +395,7 @@ func (s *Session) capabilities() []string {
 	}
 	caps = append(caps, "BINARY", "MULTIAPPEND",
 		// Always on, as in Dovecot.
-		"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "THREAD=REFS")
+		"SORT", "SORT=DISPLAY", "ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "THREAD=REFS")
 	// Always on, as in Dovecot: the store keeps modseqs and expunged UIDs.
 	caps = append(caps, "CONDSTORE", "QRESYNC", "WITHIN", "SAVEDATE")
 	// RFC 5465, notify5465.go.

@@ -28,7 +28,7 @@ func (s *Session) searchUIDs(c *cmdCtx, prog *searchKey) ([]storage.Message, err
 			return &ioError{errShutdown}
 		}
 		sm := &searchMsg{s: s, m: m}
-		if sm.match(prog) {
+		if sm.matches(prog) {
 			hits = append(hits, m)
 		}
 		return nil
@@ -37,9 +37,15 @@ func (s *Session) searchUIDs(c *cmdCtx, prog *searchKey) ([]storage.Message, err
 }
 
 // cmdSort: SORT and UID SORT (RFC 5256 §3), with SORT=DISPLAY's keys
-// (RFC 5957) and ESORT's RETURN options (RFC 5267 §3).
+// (RFC 5957), ESORT's RETURN options (RFC 5267 §3) and CONTEXT=SORT's
+// PARTIAL, UPDATE and CONTEXT (RFC 5267 §4, context5267.go).
 func cmdSort(s *Session, c *cmdCtx) error {
 	parsed, err := imap.ParseSort(c.args, !s.rev2, charset.Decode)
+	if err != nil {
+		return err
+	}
+	ret := parsed.Return
+	upd, err := s.prepareUpdate(c, ret)
 	if err != nil {
 		return err
 	}
@@ -51,9 +57,18 @@ func cmdSort(s *Session, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	uids, err := s.sortMessages(hits, parsed.Criteria)
+	items, err := s.sortItems(hits, parsed.Criteria)
 	if err != nil {
 		return err
+	}
+	uids := make([]uint32, len(items))
+	for i := range items {
+		uids[i] = items[i].uid
+	}
+	if upd != nil {
+		// Written after the ESEARCH response (RFC 5267 §4.3.1's
+		// example puts a NOUPDATE refusal there).
+		defer s.addSortContext(c, upd, prog, parsed.Criteria, items)
 	}
 	nums := uids
 	if !c.uid {
@@ -62,7 +77,6 @@ func cmdSort(s *Session, c *cmdCtx) error {
 			nums[i] = s.mbox.Seq(u)
 		}
 	}
-	ret := parsed.Return
 	if ret == nil {
 		s.w.WriteString("* SORT")
 		for _, n := range nums {
@@ -84,7 +98,7 @@ func cmdSort(s *Session, c *cmdCtx) error {
 		default:
 			s.searchRes = slices.Clone(uids[len(uids)-1:])
 		}
-		if !ret.Min && !ret.Max && !ret.All && !ret.Count {
+		if saveOnly(ret) {
 			return nil
 		}
 	}
@@ -103,6 +117,15 @@ func cmdSort(s *Session, c *cmdCtx) error {
 		}
 		if ret.All {
 			s.w.WriteString(" ALL " + orderedSet(nums))
+		}
+	}
+	if ret.Partial != nil {
+		// RFC 5267 §4.4: the window of the result in sort order.
+		s.w.WriteString(" PARTIAL (" + ret.Partial.String() + " ")
+		if w := partialWindow(nums, *ret.Partial); len(w) > 0 {
+			s.w.WriteString(orderedSet(w) + ")")
+		} else {
+			s.w.WriteString("NIL)")
 		}
 	}
 	if ret.Count {
@@ -136,33 +159,62 @@ func orderedSet(nums []uint32) string {
 // sortMessages orders msgs by the criteria; ties keep sequence (UID)
 // order, as RFC 5256 §3 requires. It returns the UIDs.
 func (s *Session) sortMessages(msgs []storage.Message, crit []imap.SortCriterion) ([]uint32, error) {
+	items, err := s.sortItems(msgs, crit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint32, len(items))
+	for i := range items {
+		out[i] = items[i].uid
+	}
+	return out, nil
+}
+
+// sortItems computes the keys of msgs and returns them in sort order. A
+// SORT update context keeps the items, so a message that enters the
+// result later is placed by the same comparison (context5267.go).
+func (s *Session) sortItems(msgs []storage.Message, crit []imap.SortCriterion) ([]sortItem, error) {
 	items := make([]sortItem, len(msgs))
 	for i, m := range msgs {
-		it := &items[i]
-		it.uid, it.size = m.UID, m.Size
-		it.str = make([]string, len(crit))
-		for j, cr := range crit {
-			switch cr.Key {
-			case imap.SortArrival:
-				it.t = m.InternalDate
-			case imap.SortSize:
-			case imap.SortDate:
-				h, err := s.itemHeaders(it)
-				if err != nil {
-					return nil, err
-				}
-				it.t = sentDate(h, m.InternalDate)
-			default:
-				h, err := s.itemHeaders(it)
-				if err != nil {
-					return nil, err
-				}
-				it.str[j] = sortString(cr.Key, h)
-			}
+		if err := s.fillSortItem(&items[i], m, crit); err != nil {
+			return nil, err
 		}
-		it.hdr = nil
 	}
-	slices.SortStableFunc(items, func(a, b sortItem) int {
+	slices.SortStableFunc(items, sortCmp(crit))
+	return items, nil
+}
+
+// fillSortItem computes the keys the criteria need for one message.
+func (s *Session) fillSortItem(it *sortItem, m storage.Message, crit []imap.SortCriterion) error {
+	it.uid, it.size = m.UID, m.Size
+	it.str = make([]string, len(crit))
+	for j, cr := range crit {
+		switch cr.Key {
+		case imap.SortArrival:
+			it.t = m.InternalDate
+		case imap.SortSize:
+		case imap.SortDate:
+			h, err := s.itemHeaders(it)
+			if err != nil {
+				return err
+			}
+			it.t = sentDate(h, m.InternalDate)
+		default:
+			h, err := s.itemHeaders(it)
+			if err != nil {
+				return err
+			}
+			it.str[j] = sortString(cr.Key, h)
+		}
+	}
+	it.hdr = nil
+	return nil
+}
+
+// sortCmp is the order of the criteria, total: ties go by sequence
+// order, which is UID order.
+func sortCmp(crit []imap.SortCriterion) func(a, b sortItem) int {
+	return func(a, b sortItem) int {
 		for j, cr := range crit {
 			var r int
 			switch cr.Key {
@@ -180,14 +232,8 @@ func (s *Session) sortMessages(msgs []storage.Message, crit []imap.SortCriterion
 				return r
 			}
 		}
-		// Ties: sequence order, which is UID order.
 		return cmpInt64(int64(a.uid), int64(b.uid))
-	})
-	out := make([]uint32, len(items))
-	for i := range items {
-		out[i] = items[i].uid
 	}
-	return out, nil
 }
 
 func (s *Session) itemHeaders(it *sortItem) (*sortHeaders, error) {

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"io"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cote-mail/cote/pkg/storage"
-	"github.com/cote-mail/cote/pkg/testkit"
 )
 
 func TestBaseSubject(t *testing.T) {
@@ -219,85 +216,9 @@ func TestSortThreadGolden(t *testing.T) {
 // process in PREAUTH mode on a Maildir of the same corpus (same UIDs and
 // internal dates) and compares the answers line by line.
 func TestSortThreadDovecot(t *testing.T) {
-	imapBin := testkit.RequireTool(t, "/usr/lib/dovecot/imap", "dovecot-imapd")
-	if os.Getuid() != 0 {
-		t.Skip("Dovecot's imap needs root to switch to an unprivileged user")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skip("no user nobody")
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-	grp, err := user.LookupGroupId(nobody.Gid)
-	if err != nil {
-		t.Skip("no group of nobody")
-	}
-
-	dir := t.TempDir()
-	// Dovecot runs as nobody: the temp dirs must be traversable.
-	for d := dir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	md := filepath.Join(dir, "Maildir")
-	for _, sub := range []string{"cur", "new", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(md, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	msgs := readCorpus(t)
-	var uidlist strings.Builder
-	uidlist.WriteString("3 V1136000000 N" + strconv.Itoa(len(msgs)+1) + "\n")
-	for i, m := range msgs {
-		base := strconv.Itoa(1000000+i+1) + ".m" + strconv.Itoa(i+1) + ".host"
-		p := filepath.Join(md, "cur", base+":2,")
-		if err := os.WriteFile(p, []byte(m), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, corpusDate(i+1), corpusDate(i+1)); err != nil {
-			t.Fatal(err)
-		}
-		uidlist.WriteString(strconv.Itoa(i+1) + " :" + base + "\n")
-	}
-	if err := os.WriteFile(filepath.Join(md, "dovecot-uidlist"), []byte(uidlist.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err = filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Chown(p, uid, gid)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	cmd := exec.Command(imapBin, "-o", "mail_location=maildir:"+md, "-o", "mail_uid="+nobody.Username,
-		"-o", "mail_gid="+grp.Name, "-o", "first_valid_uid=0", "-o", "first_valid_gid=0")
-	cmd.Env = []string{"HOME=" + dir, "USER=" + nobody.Username, "TZ=UTC"}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		in.Close()
-		_ = cmd.Wait()
-	}()
-	r := &imapRunner{t: t, w: in, br: bufio.NewReader(out)}
-	if l, err := r.br.ReadString('\n'); err != nil || !strings.HasPrefix(l, "* PREAUTH") {
-		t.Fatalf("dovecot greeting %q, %v; stderr %s", l, err, stderr.String())
-	}
+	peer := newDovecotPeer(t, readCorpus(t), corpusDate, "")
+	in, br, _ := peer.session()
+	r := &imapRunner{t: t, w: in, br: br}
 	if _, done := r.cmd("EXAMINE INBOX"); !strings.Contains(done, "OK") {
 		t.Fatal(done)
 	}

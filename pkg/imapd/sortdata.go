@@ -110,22 +110,28 @@ func (s *Session) headersOf(uid uint32) (*sortHeaders, error) {
 	if data, ok := s.mbox.Cache(uid, cacheSortHeaders); ok && h.unmarshal(data) {
 		return h, nil
 	}
-	b, err := s.mbox.Open(uid)
-	if errors.Is(err, storage.ErrExpunged) {
-		// Expunged by another session meanwhile: it sorts as a message
-		// without those fields, as in Dovecot.
-		return h, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	raw, err := readHeader(b)
-	b.Close()
-	if err != nil {
-		return nil, storage.Errorf("sort", s.mbox.Name(), storage.ErrTemporary, err)
+	// The header fields cached at save (storage.CacheHeaders) hold all
+	// of these: the first SORT of a mailbox cote filled reads no file.
+	fields, ok := sortFieldsCached(s.mbox, uid)
+	if !ok {
+		b, err := s.mbox.Open(uid)
+		if errors.Is(err, storage.ErrExpunged) {
+			// Expunged by another session meanwhile: it sorts as a
+			// message without those fields, as in Dovecot.
+			return h, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		raw, err := readHeader(b)
+		b.Close()
+		if err != nil {
+			return nil, storage.Errorf("sort", s.mbox.Name(), storage.ErrTemporary, err)
+		}
+		fields = message.Header(raw, 0)
 	}
 	*h = sortHeaders{}
-	for _, f := range message.Header(raw, 0) {
+	for _, f := range fields {
 		for i, name := range sortHeaderNames {
 			if !h.has[i] && strings.EqualFold(f.Name, name) {
 				h.has[i], h.f[i] = true, f.Value

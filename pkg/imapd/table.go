@@ -90,6 +90,8 @@ func init() {
 		"THREAD":     {fn: cmdThread, states: selected, flags: flagSeqNums},
 		"UID THREAD": {fn: cmdThread, states: selected},
 
+		"CANCELUPDATE": {fn: cmdCancelUpdate, states: selected},
+
 		"GETQUOTA":     {fn: cmdGetQuota, states: anyState},
 		"GETQUOTAROOT": {fn: cmdGetQuotaRoot, states: anyState},
 		"SETQUOTA":     {fn: cmdSetQuota, states: anyState},
@@ -128,6 +130,8 @@ func (s *Session) dispatch(ctx context.Context, cmd *imap.Command) error {
 		return nil
 	}
 	c := &cmdCtx{ctx: ctx, tag: cmd.Tag, name: name, args: args, uid: uid}
+	s.running = c
+	s.notifyBefore(c) // RFC 5465 §5: the command's own changes are not events
 	err := def.fn(s, c)
 	if err != nil && isIOError(err) {
 		return err

@@ -167,6 +167,9 @@ func (m *Message) appendBinaryBody(out []byte, p *Part) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(out) == 0 {
+		return dec, nil // BINARY of a single part: no second copy
+	}
 	return append(out, dec...), nil
 }
 

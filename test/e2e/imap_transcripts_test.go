@@ -38,6 +38,13 @@ func userPassword(user string) string { return user + "-pw" }
 // mailNamespace.
 func startMailSuite(t *testing.T, users ...string) *testkit.Suite {
 	t.Helper()
+	return startMailSuiteWith(t, "", users...)
+}
+
+// startMailSuiteWith is startMailSuite with extra settings after the
+// kit's (a setting given again there wins).
+func startMailSuiteWith(t *testing.T, extra string, users ...string) *testkit.Suite {
+	t.Helper()
 	testkit.RequireRoot(t)
 	testkit.RequireUser(t, "vmail")
 	s := testkit.New(t, testkit.Options{})
@@ -76,7 +83,8 @@ plugin {
   quota = maildir:User quota
   quota_max_mail_size = 1M
 }
-%s`, usersFile, homes, mailNamespace))
+%s
+%s`, usersFile, homes, mailNamespace, extra))
 	s.Start()
 	return s
 }
