@@ -2,8 +2,11 @@ package maildir
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -128,7 +131,8 @@ func (d *Driver) release(b *box) {
 		for _, ib := range d.idle {
 			msgs += ib.idleMsgs
 		}
-		for len(d.idle) > d.idleBoxes || (d.idleMsgs > 0 && msgs > d.idleMsgs && len(d.idle) > 0) {
+		tight := memoryTight()
+		for len(d.idle) > d.idleBoxes || (d.idleMsgs > 0 && msgs > d.idleMsgs && len(d.idle) > 0) || (tight && len(d.idle) > 0) {
 			msgs -= d.idle[0].idleMsgs
 			evicted = append(evicted, d.idle[0])
 			d.idle = slices.Delete(d.idle, 0, 1)
@@ -140,6 +144,24 @@ func (d *Driver) release(b *box) {
 		e.closeFiles()
 		e.mu.Unlock()
 	}
+}
+
+// memoryTight reports whether the Go heap holds more than half the
+// process's memory limit (GOMEMLIMIT, from vsz_limit): then released
+// mailboxes are not kept. An index costs a few hundred bytes per message
+// in the heap and the sessions of the process share the limit, so an idle
+// 100,000-message index is kept only while memory is plentiful.
+func memoryTight() bool {
+	limit := debug.SetMemoryLimit(-1)
+	if limit <= 0 || limit == math.MaxInt64 {
+		return false
+	}
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return false
+	}
+	return int64(sample[0].Value.Uint64()) > limit/2
 }
 
 // maxIdleBoxes is the default bound on the released boxes a Driver keeps

@@ -2,6 +2,8 @@ package maildir
 
 import (
 	"fmt"
+	"math"
+	"runtime/debug"
 	"slices"
 	"testing"
 
@@ -58,6 +60,38 @@ func TestSetIdleLimits(t *testing.T) {
 				if !slices.Contains(tt.kept, i) && b.st != nil {
 					t.Fatalf("box %d was dropped but keeps its index", i)
 				}
+			}
+		})
+	}
+}
+
+// TestIdleDroppedWhenMemoryTight: with the heap over half the memory
+// limit, a released mailbox's index is not kept; with room it is.
+func TestIdleDroppedWhenMemoryTight(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		limit int64
+		kept  int
+	}{
+		{"room", math.MaxInt64, 1},
+		{"tight", 64 << 10, 0}, // any test binary's heap is over 32 KiB
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDriver(t)
+			u := openUser(t, t.TempDir(), d, nil)
+			mb, err := u.Open("INBOX", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendMsgs(t, mb, 1, storage.AppendOptions{})
+			old := debug.SetMemoryLimit(tc.limit)
+			mb.Close()
+			debug.SetMemoryLimit(old)
+			d.mu.Lock()
+			kept := len(d.idle)
+			d.mu.Unlock()
+			if kept != tc.kept {
+				t.Errorf("%d idle boxes after the release, want %d", kept, tc.kept)
 			}
 		})
 	}

@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
+	"strings"
 
 	"github.com/cote-mail/cote/pkg/storage"
 	"github.com/cote-mail/cote/pkg/storage/maildir/format"
@@ -54,7 +54,7 @@ type msg struct {
 	vsize    int64 // CRLF size, RFC822.SIZE
 	idate    int64 // unix seconds
 	sdate    int64 // unix seconds
-	cache    map[string][]byte
+	cache    cacheFields
 	expunged bool // removed from new/ and cur/; kept until the view drops it
 	// guid is the message GUID when it is not the base name: a copy
 	// keeps its source's (dovecot-uidlist extension G, as Dovecot's
@@ -179,15 +179,12 @@ func (s *state) apply(typ byte, p []byte) error {
 		s.bump(ms)
 		s.seeUID(uid)
 	case recCache:
-		uid, field, data := d.u32(), d.str(), d.bytes()
+		uid, field, data := d.u32(), d.field(), d.bytes()
 		if d.err != nil {
 			return d.err
 		}
 		if m := s.msgs[uid]; m != nil {
-			if m.cache == nil {
-				m.cache = map[string][]byte{}
-			}
-			m.cache[field] = data
+			m.cache.set(field, data)
 		}
 	case recKeywords:
 		n := d.u32()
@@ -368,21 +365,12 @@ func (s *state) snapshot(w io.Writer) error {
 		buf = appendExpunge(buf[:0], e.uid, e.modseq)
 		bw.Write(buf)
 	}
-	var fields []string
 	for _, uid := range s.sortedUIDs() {
 		m := s.msgs[uid]
 		buf = appendMessage(buf[:0], m)
 		bw.Write(buf)
-		if len(m.cache) == 0 {
-			continue
-		}
-		fields = fields[:0]
-		for f := range m.cache {
-			fields = append(fields, f)
-		}
-		sort.Strings(fields)
-		for _, f := range fields {
-			buf = appendCache(buf[:0], uid, f, m.cache[f])
+		for _, e := range m.cache { // sorted by field
+			buf = appendCache(buf[:0], uid, e.field, e.data)
 			if _, err := bw.Write(buf); err != nil {
 				return err
 			}
@@ -578,4 +566,52 @@ func (d *decoder) bytes() []byte {
 		return nil
 	}
 	return append([]byte(nil), v...)
+}
+
+// cacheFields are a message's cache entries, sorted by field. A message
+// has a few at most (the MIME tree, the preview, the header record,
+// SORT's fields), so a slice costs tens of bytes per message where a map
+// cost hundreds: a 100,000-message mailbox's index is held in memory.
+type cacheFields []cacheEntry
+
+type cacheEntry struct {
+	field string
+	data  []byte
+}
+
+func (c cacheFields) get(field string) ([]byte, bool) {
+	for _, e := range c {
+		if e.field == field {
+			return e.data, true
+		}
+	}
+	return nil, false
+}
+
+// set adds or replaces field's entry, keeping the order.
+func (c *cacheFields) set(field string, data []byte) {
+	i, found := slices.BinarySearchFunc(*c, field, func(e cacheEntry, f string) int { return strings.Compare(e.field, f) })
+	if found {
+		(*c)[i].data = data
+		return
+	}
+	*c = slices.Insert(*c, i, cacheEntry{field, data})
+}
+
+// field reads a cache field name; the names the engines use are
+// returned as constants, not allocated once per entry.
+func (d *decoder) field() string {
+	n := d.u32()
+	b := d.take(int(n))
+	switch string(b) {
+	case storage.CacheStructure:
+		return storage.CacheStructure
+	case storage.CachePreview:
+		return storage.CachePreview
+	case storage.CacheHeaders:
+		return storage.CacheHeaders
+	case "imap.sorthdr1":
+		return "imap.sorthdr1"
+	}
+	return string(b)
 }

@@ -445,7 +445,7 @@ func (mb *mailbox) Cache(uid uint32, field string) ([]byte, bool) {
 	mb.b.mu.Lock()
 	defer mb.b.mu.Unlock()
 	if m := mb.b.st.msgs[uid]; m != nil {
-		d, ok := m.cache[field]
+		d, ok := m.cache.get(field)
 		return d, ok
 	}
 	return nil, false

@@ -455,8 +455,10 @@ func (mb *mailbox) Copy(dst storage.Mailbox, uids []uint32) ([]uint32, []uint32,
 			// The copy keeps the source's GUID (its EMAILID, RFC 8474
 			// §5.1) and its cached tree and preview: the file is the
 			// same.
-			guid, tree, hdrs = guidOf(m), m.cache[storage.CacheStructure], m.cache[storage.CacheHeaders]
-			if p, ok := m.cache[storage.CachePreview]; ok {
+			tree, _ = m.cache.get(storage.CacheStructure)
+			hdrs, _ = m.cache.get(storage.CacheHeaders)
+			guid = guidOf(m)
+			if p, ok := m.cache.get(storage.CachePreview); ok {
 				preview = append([]byte{}, p...) // non-nil: an empty preview is known
 			}
 		}

@@ -265,7 +265,7 @@ func TestSnapshotStreams(t *testing.T) {
 	if gen != 7 || len(st.msgs) != n || st.highest != s.highest || st.usedVBytes != s.usedVBytes {
 		t.Fatalf("round trip: gen %d, %d messages, highest %d", gen, len(st.msgs), st.highest)
 	}
-	if m := st.msgs[n]; m == nil || m.name != s.msgs[n].name || string(m.cache["x"]) != "cached" {
+	if m := st.msgs[n]; m == nil || m.name != s.msgs[n].name || func() bool { d, _ := m.cache.get("x"); return string(d) != "cached" }() {
 		t.Fatalf("round trip lost message %d: %+v", n, m)
 	}
 	for _, e := range []msg{{uid: 1, base: "b", name: "b:2,S"}, {uid: 2, base: "b", name: "c", guid: "g"}} {
