@@ -146,6 +146,10 @@ type Session struct {
 	// §3.1): FETCH responses then carry MODSEQ; qresync by ENABLE
 	// QRESYNC (§3.2.3): VANISHED replaces EXPUNGE (condstore.go).
 	condstore, qresync bool
+	// cachePend are cache entries of the selected mailbox not stored yet
+	// (deferCache, sortdata.go), cachePendSize their bytes.
+	cachePend     []storage.CacheEntry
+	cachePendSize int
 	// notify is the NOTIFY SET in force (RFC 5465, notify5465.go).
 	notify *notifyState
 	// contexts are the RETURN (UPDATE) searches of the selected mailbox
@@ -367,6 +371,7 @@ func (s *Session) bye(text string, cause error) error {
 }
 
 func (s *Session) closeMailbox() {
+	s.flushCache()
 	s.dropContexts()
 	if s.mbox != nil {
 		if err := s.mbox.Close(); err != nil {

@@ -143,10 +143,35 @@ func (s *Session) headersOf(uid uint32) (*sortHeaders, error) {
 			h.date, h.dateOK = t, true
 		}
 	}
-	if err := s.mbox.SetCache(uid, cacheSortHeaders, h.marshal()); err != nil {
-		s.log.Debug("caching sort headers failed", zapErr(err))
-	}
+	s.deferCache(uid, cacheSortHeaders, h.marshal())
 	return h, nil
+}
+
+// deferCache queues a cache entry of the selected mailbox; the queue is
+// stored in one index write (storage.SetCaches) when it reaches
+// fillBatch bytes, after the command, or before the mailbox closes. The
+// first SORT of a mailbox fills thousands of entries: one write each
+// cost an index lock and a log append per message.
+func (s *Session) deferCache(uid uint32, field string, data []byte) {
+	s.cachePend = append(s.cachePend, storage.CacheEntry{UID: uid, Field: field, Data: data})
+	s.cachePendSize += len(data)
+	if s.cachePendSize >= fillBatch {
+		s.flushCache()
+	}
+}
+
+// flushCache stores the queued cache entries; a failure only costs
+// computing them again.
+func (s *Session) flushCache() {
+	if len(s.cachePend) == 0 {
+		return
+	}
+	if s.mbox != nil {
+		if err := storage.SetCaches(s.mbox, s.cachePend); err != nil {
+			s.log.Debug("caching sort headers failed", zapErr(err))
+		}
+	}
+	s.cachePend, s.cachePendSize = s.cachePend[:0], 0
 }
 
 // readHeader reads the header of a message: up to and including the

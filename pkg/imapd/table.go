@@ -133,6 +133,7 @@ func (s *Session) dispatch(ctx context.Context, cmd *imap.Command) error {
 	s.running = c
 	s.notifyBefore(c) // RFC 5465 §5: the command's own changes are not events
 	err := def.fn(s, c)
+	s.flushCache() // sortdata.go
 	if err != nil && isIOError(err) {
 		return err
 	}
