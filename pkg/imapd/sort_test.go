@@ -230,3 +230,38 @@ func TestSortThreadDovecot(t *testing.T) {
 		}
 	}
 }
+
+// TestSortCachesFields: the sort fields SORT computes are in the store's
+// cache once the command has answered (stored in one batch), so the next
+// SORT reads neither the files nor the header records again.
+func TestSortCachesFields(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	msgs := readCorpus(t)
+	deliverCorpus(t, ts, msgs)
+	c := ts.dial(t)
+	r := &imapRunner{t: t, w: c, br: bufio.NewReader(c)}
+	if _, err := r.br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if _, done := r.cmd("SELECT INBOX"); !strings.Contains(done, "OK") {
+		t.Fatal(done)
+	}
+	if _, done := r.cmd("SORT (SUBJECT) UTF-8 ALL"); !strings.Contains(done, "OK") {
+		t.Fatal(done)
+	}
+	u, err := ts.openUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	mb, err := u.Open("INBOX", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	for uid := uint32(1); uid <= uint32(len(msgs)); uid++ {
+		if _, ok := mb.Cache(uid, cacheSortHeaders); !ok {
+			t.Errorf("UID %d: no sort fields cached after SORT", uid)
+		}
+	}
+}
