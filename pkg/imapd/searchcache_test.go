@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cote-mail/cote/pkg/storage"
@@ -168,5 +169,47 @@ func TestSearchHeaderCache(t *testing.T) {
 			l.t = t
 			runHdrCacheCases(t, l)
 		})
+	}
+}
+
+// TestSortCriteriaFillHeaderCache: SORT's search criteria on header keys
+// fill the header cache of messages that have none (files written by
+// another program), as SEARCH does.
+func TestSortCriteriaFillHeaderCache(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(ts.home, "Maildir", sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, m := range hdrCacheMsgs {
+		name := fmt.Sprintf("%d.M%dP1.test,S=%d:2,", 1700000000+i, i, len(m))
+		if err := os.WriteFile(filepath.Join(ts.home, "Maildir", "cur", name), []byte(m), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := ts.dial(t)
+	l := &lineConn{t: t, br: bufio.NewReader(c), w: c}
+	l.until("* PREAUTH")
+	l.send("s SELECT INBOX")
+	l.until("s OK")
+	l.send(`o SORT (ARRIVAL) UTF-8 HEADER X-Tag ""`)
+	if got := l.until("o "); !strings.HasPrefix(got[len(got)-1], "o OK") {
+		t.Fatalf("SORT: %q", got)
+	}
+	u, err := ts.openUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	mb, err := u.Open("INBOX", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	for uid := uint32(1); uid <= uint32(len(hdrCacheMsgs)); uid++ {
+		if hc, ok := storage.CachedHeaders(mb, uid); !ok || !hc.Covers("x-tag") {
+			t.Errorf("UID %d: no header record covering X-Tag after SORT (%v)", uid, ok)
+		}
 	}
 }

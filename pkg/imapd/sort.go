@@ -23,16 +23,19 @@ type sortItem struct {
 // returns the matching messages, ascending by UID.
 func (s *Session) searchUIDs(c *cmdCtx, prog *searchKey) ([]storage.Message, error) {
 	var hits []storage.Message
+	// Header keys fill the header cache as SEARCH's do (searchcache.go).
+	fill := s.newHeaderFill(prog)
 	err := s.mbox.Messages(nil, func(m storage.Message) error {
 		if err := c.ctx.Err(); err != nil {
 			return &ioError{errShutdown}
 		}
-		sm := &searchMsg{s: s, m: m}
+		sm := &searchMsg{s: s, m: m, hc: searchHeaderCache{fill: fill}}
 		if sm.matches(prog) {
 			hits = append(hits, m)
 		}
 		return nil
 	})
+	fill.flush()
 	return hits, err
 }
 
