@@ -64,19 +64,12 @@ func cmdIdle(s *Session, c *cmdCtx) error {
 			s.w.Tagged(c.tag, "OK", "", "Idle completed.")
 			return nil
 		case <-notify:
-			s.needSync = true
-			if err := s.sync(false, true); err != nil {
-				if isIOError(err) {
-					return err
-				}
-				s.log.Warn("mailbox sync failed", zapErr(err))
+			if err := s.pushChanges(s.sync); err != nil {
+				return err
 			}
 		case <-poll:
-			if err := s.notifyPoll(); err != nil {
-				if isIOError(err) {
-					return err
-				}
-				s.log.Warn("notify poll failed", zapErr(err))
+			if err := s.pushPoll(); err != nil {
+				return err
 			}
 		case <-tick.C:
 			s.w.WriteString("* OK Still here\r\n")

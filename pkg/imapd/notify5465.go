@@ -578,19 +578,12 @@ func (s *Session) notifyWait() error {
 			s.in.pend, s.in.pendErr = r.b, r.err
 			return nil
 		case <-changed:
-			s.needSync = true
-			if err := s.syncSelected(false, true); err != nil {
-				if isIOError(err) {
-					return err
-				}
-				s.log.Warn("mailbox sync failed", zapErr(err))
+			if err := s.pushChanges(s.syncSelected); err != nil {
+				return err
 			}
 		case <-poll:
-			if err := s.notifyPoll(); err != nil {
-				if isIOError(err) {
-					return err
-				}
-				s.log.Warn("notify poll failed", zapErr(err))
+			if err := s.pushPoll(); err != nil {
+				return err
 			}
 			if s.notify == nil {
 				// Overflow: NOTIFY is off, and so is the wait.
@@ -606,6 +599,32 @@ func (s *Session) notifyWait() error {
 			return err
 		}
 	}
+}
+
+// pushChanges reports the selected mailbox's changes with sync (a store
+// notification arrived while the session waits: IDLE, or NOTIFY between
+// commands); only an I/O error ends the wait, a store error is logged.
+func (s *Session) pushChanges(sync func(force, allowExpunge bool) error) error {
+	s.needSync = true
+	if err := sync(false, true); err != nil {
+		if isIOError(err) {
+			return err
+		}
+		s.log.Warn("mailbox sync failed", zapErr(err))
+	}
+	return nil
+}
+
+// pushPoll compares the other mailboxes with the NOTIFY snapshot while the
+// session waits; only an I/O error ends the wait.
+func (s *Session) pushPoll() error {
+	if err := s.notifyPoll(); err != nil {
+		if isIOError(err) {
+			return err
+		}
+		s.log.Warn("notify poll failed", zapErr(err))
+	}
+	return nil
 }
 
 func sortedNames(m map[string]mbSnap) []string {
