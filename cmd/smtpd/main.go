@@ -35,7 +35,9 @@ func main() {
 		cfg.Sink = spoolSink{spool}
 		users := smtpd.NewUserdb(filepath.Join(base, smtpd.UserdbSocket))
 		defer users.Close()
-		cfg.Users = users
+		// RCPT checks of a pipelining client repeat the same names:
+		// answers are kept a few seconds (pkg/smtpd doc).
+		cfg.Users = smtpd.NewUserCache(users, smtpd.UserCacheTTL, smtpd.UserCacheSize)
 		auth := login.NewAuth(filepath.Join(base, smtpd.AuthSocket), rt.Log)
 		defer auth.Close()
 		cfg.Auth = smtpd.AuthService(auth)

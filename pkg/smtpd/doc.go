@@ -28,6 +28,14 @@
 //     same lookup lmtp makes, so nothing accepted here bounces there):
 //     "550 5.1.1 <rcpt>: Recipient address rejected: User unknown in local
 //     recipient table". No backscatter: nothing is accepted to be bounced.
+//     cmd/smtpd keeps the userdb's answers per process for UserCacheTTL
+//     (5 s; positive and negative, at most UserCacheSize names, lookup
+//     errors never kept; usercache.go), so a client sending many messages
+//     to the same recipients costs one lookup per name per 5 s, not one per
+//     RCPT. The replies are the same; only their timing shifts: a user
+//     removed from the userdb is still accepted for up to 5 s (lmtp looks
+//     it up again at delivery, and then bounces), a user just added is
+//     refused with 550 for up to 5 s if it was looked up just before.
 //   - smtpd_sender_must_match_login (default yes): on submission the MAIL
 //     FROM address must be the authenticated user's own (its login name, or
 //     login@domain of a local domain when the login has no domain).
@@ -62,6 +70,23 @@
 // smtpd_hard_error_limit says; and after a STARTTLS sent before any EHLO
 // the 421 of the error limit cannot be written (go-smtp's TLS layer is not
 // reachable until the next EHLO), so the session just ends.
+//
+// Replies are corked (RFC 2920 section 3.2 lets a server group the
+// replies to a pipelined group): go-smtp writes and flushes each reply
+// line by itself, so the connection below any TLS layer (oneConn in
+// smtpd.go; implicit TLS and STARTTLS wrap it, so go-smtp still sees a
+// *tls.Conn) holds written bytes until go-smtp or TLS next reads from it.
+// That read happens only once all input buffered above it is consumed,
+// i.e. right before the server may block waiting for the client, so a
+// reply the client waits for is never held; a pipelined MAIL/RCPT/DATA
+// gets its three replies in one write. Held replies also go out on Close,
+// before a past write deadline is set (crypto/tls's close_notify), before
+// the spool's Commit (a wait for the disk), and the reply to DATA or BDAT
+// LAST goes out at once even when the client pipelined more behind the
+// dot. Write deadlines are the socket's own: go-smtp's per-reply
+// deadline covers the flush. While the RCPT lookups of a pipelined group
+// run, the replies before them are held (the client is still sending or
+// has not yet asked for them).
 //
 // Throughput: the DATA path copies through pooled buffers (no allocation
 // per message for them) in chunks as read, and into a pooled 64 KiB

@@ -35,6 +35,7 @@ type session struct {
 
 	authUser string
 	ec       *errorCounter // nil: no smtpd_hard_error_limit
+	cork     *oneConn      // the raw connection, which holds replies (smtpd.go)
 	exchange Exchange      // a SASL exchange in progress
 
 	// the transaction
@@ -45,8 +46,8 @@ type session struct {
 	given    []string // RCPT addresses as accepted, for logs and Received
 }
 
-func (s *Server) newSession(ctx context.Context, c *smtp.Conn, kind Conn, id string, ip netip.Addr, trusted bool, ec *errorCounter, log *zap.Logger) *session {
-	return &session{s: s, c: c, ctx: ctx, kind: kind, id: id, ip: ip, trusted: trusted, ec: ec, log: log}
+func (s *Server) newSession(ctx context.Context, c *smtp.Conn, kind Conn, id string, ip netip.Addr, trusted bool, ec *errorCounter, cork *oneConn, log *zap.Logger) *session {
+	return &session{s: s, c: c, ctx: ctx, kind: kind, id: id, ip: ip, trusted: trusted, ec: ec, cork: cork, log: log}
 }
 
 func reply(code int, enh [3]int, format string, args ...any) *smtp.SMTPError {
@@ -287,6 +288,9 @@ func (ss *session) resolve(a caddr.Address, raw string) ([]caddr.Address, *smtp.
 // (bare LF handled per smtpd_forbid_bare_newline), then Commit; the reply
 // is 250 only once Commit returned.
 func (ss *session) Data(r io.Reader) error {
+	// The reply to DATA (or BDAT LAST) is what the client waits for: it
+	// is not corked behind whatever the client pipelined after the dot.
+	defer ss.cork.FlushNextWrite()
 	if err := ss.tooMany(); err != nil {
 		return err
 	}
@@ -345,6 +349,9 @@ func (ss *session) Data(r io.Reader) error {
 	if err := bw.Flush(); err != nil {
 		return ss.spoolError("write", err)
 	}
+	// Replies still corked (a client's BDAT chunks with no read since)
+	// go out before the wait for the disk.
+	ss.cork.Flush()
 	id, err := w.Commit()
 	if err != nil {
 		return ss.spoolError("commit", err)

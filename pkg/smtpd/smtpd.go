@@ -244,6 +244,9 @@ func (s *Server) Serve(ctx context.Context, conn net.Conn, kind Conn) {
 	// the outermost type, which is how go-smtp detects TLS.
 	oc := &oneConn{Conn: conn, closed: make(chan struct{})}
 	conn = oc
+	// Early returns (pregreet refusal, failed handshake) leave go-smtp
+	// out of it; what was written still goes out before the caller closes.
+	defer oc.Flush()
 	var ec *errorCounter
 	if s.cfg.ErrorLimit > 0 {
 		ec = &errorCounter{limit: int32(s.cfg.ErrorLimit), host: s.cfg.Hostname, raw: oc, log: log}
@@ -275,7 +278,7 @@ func (s *Server) Serve(ctx context.Context, conn net.Conn, kind Conn) {
 		if ec != nil {
 			ec.conn.Store(c)
 		}
-		return s.newSession(ctx, c, kind, id, ip, trusted, ec, log), nil
+		return s.newSession(ctx, c, kind, id, ip, trusted, ec, oc, log), nil
 	}))
 	srv.Domain = s.cfg.Hostname
 	srv.MaxMessageBytes = s.cfg.MaxSize
@@ -323,19 +326,46 @@ type zapPrintf struct{ log *zap.Logger }
 func (z zapPrintf) Printf(format string, v ...any) { z.log.Warn(fmt.Sprintf(format, v...)) }
 func (z zapPrintf) Println(v ...any)               { z.log.Warn(fmt.Sprint(v...)) }
 
-// oneConn signals when go-smtp closes it (the session ended). With an
-// error counter it also tells the counter which of go-smtp's Debug writes
-// are replies (errors.go), and drops every write once the 421 is out.
+// oneConn is the connection below any TLS layer. It signals when go-smtp
+// closes it (the session ended). With an error counter it also tells the
+// counter which of go-smtp's Debug writes are replies (errors.go), and
+// drops every write once the 421 is out.
+//
+// It also corks replies (RFC 2920 section 3.2: the server may group the
+// replies of a pipelined group). go-smtp writes and flushes every reply
+// line on its own (textproto's PrintfLine), so a pipelined MAIL/RCPT/DATA
+// cost three writes and three wake-ups of the client. Writes are held
+// here instead and go out in one write when go-smtp (or TLS) next reads
+// from this connection, which happens only once everything buffered above
+// (textproto's bufio.Reader, TLS records) is consumed, that is right
+// before a read that may block; and on Close, on Flush (the session calls
+// it before it waits for the spool) and right after the write that
+// follows flushNext (the reply to DATA/BDAT LAST goes out at once). So a
+// reply the client may be waiting for is never held while the server
+// waits for the client. Write deadlines stay the socket's: go-smtp sets
+// one before each reply and the flush writes under it.
 type oneConn struct {
 	net.Conn
 	once   sync.Once
 	closed chan struct{}
 	ec     *errorCounter // nil: no smtpd_hard_error_limit
+
+	mu        sync.Mutex
+	out       []byte // corked replies
+	flushNext bool   // the next Write is flushed at once
+	werr      error  // the first failed flush; later writes fail with it
 }
+
+// corkMax bounds the held bytes: replies are small, so only a reply
+// larger than this (never in practice) is written through directly.
+const corkMax = 16 << 10
 
 func (c *oneConn) Read(p []byte) (int, error) {
 	if c.ec != nil {
 		c.ec.wrote.Store(false)
+	}
+	if err := c.Flush(); err != nil {
+		return 0, err
 	}
 	return c.Conn.Read(p)
 }
@@ -347,10 +377,80 @@ func (c *oneConn) Write(p []byte) (int, error) {
 		}
 		c.ec.wrote.Store(true)
 	}
-	return c.Conn.Write(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	if len(c.out)+len(p) > corkMax {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) > corkMax {
+			return c.Conn.Write(p)
+		}
+	}
+	c.out = append(c.out, p...)
+	if c.flushNext {
+		c.flushNext = false
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// Flush writes the corked replies.
+func (c *oneConn) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushLocked()
+}
+
+// FlushNextWrite makes the next Write go out at once (the reply to DATA).
+func (c *oneConn) FlushNextWrite() {
+	c.mu.Lock()
+	c.flushNext = true
+	c.mu.Unlock()
+}
+
+func (c *oneConn) flushLocked() error {
+	if c.werr != nil {
+		return c.werr
+	}
+	if len(c.out) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.out)
+	c.out = c.out[:0]
+	if err != nil {
+		c.werr = err
+	}
+	return err
+}
+
+// SetWriteDeadline and SetDeadline flush first when the new deadline is
+// already past: that is how a writer says "stop now" (crypto/tls sends
+// close_notify under a short deadline and then sets it to now), and what
+// was written before must still go out under the deadline it was
+// written under. Future deadlines (go-smtp sets one before each reply)
+// just apply to the next flush.
+func (c *oneConn) SetWriteDeadline(t time.Time) error {
+	if !t.IsZero() && !t.After(time.Now()) {
+		c.Flush()
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *oneConn) SetDeadline(t time.Time) error {
+	if !t.IsZero() && !t.After(time.Now()) {
+		c.Flush()
+	}
+	return c.Conn.SetDeadline(t)
 }
 
 func (c *oneConn) Close() error {
+	c.Flush() // the last replies (221, 421) before the socket goes
 	err := c.Conn.Close()
 	c.once.Do(func() { close(c.closed) })
 	return err
