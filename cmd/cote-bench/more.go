@@ -259,8 +259,8 @@ func newIdleCmd() *cobra.Command {
 		Short: "N connections in IDLE and the server's memory per connection",
 		Long: `Opens --conns connections (--parallel at a time), each logging in as the
 next user, selecting INBOX and entering IDLE; then sums VmRSS over the
-server's whole process tree (--pid or --pidfile: its master) and reports
-the growth per connection. RLIMIT_NOFILE is raised to its hard limit
+server's whole process tree (--pid or --pidfile: its master) half way and
+at the end, and reports the growth over the second half per connection. RLIMIT_NOFILE is raised to its hard limit
 first (the connections need a descriptor each).`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,

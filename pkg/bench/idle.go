@@ -26,7 +26,7 @@ type IdleConfig struct {
 	Conns    int
 	Parallel int
 	// Pid, when not zero, is the server's top process (the master): its
-	// whole process tree's RSS is summed before and after.
+	// whole process tree's RSS is summed before, half way and after.
 	Pid int
 }
 
@@ -37,9 +37,14 @@ type IdleResult struct {
 	Conns   int     `json:"conns"`
 	Opened  int     `json:"opened"`
 	Seconds float64 `json:"seconds"`
-	// RSS sums over the server's processes, in KiB; PerConnKiB is the
-	// growth divided by the connections opened.
+	// RSS sums over the server's processes, in KiB. PerConnKiB is the
+	// growth from half way (RSSMidKiB, half the connections open) to the
+	// end, divided by the connections opened in that second half: memory
+	// the server's processes return meanwhile from earlier work (freed
+	// heap, dropped indexes) moved a before/after difference below zero,
+	// and the first connections also pay for processes started for them.
 	RSSBeforeKiB uint64            `json:"rss_before_kib,omitempty"`
+	RSSMidKiB    uint64            `json:"rss_mid_kib,omitempty"`
 	RSSAfterKiB  uint64            `json:"rss_after_kib,omitempty"`
 	PerConnKiB   float64           `json:"per_conn_kib,omitempty"`
 	Processes    int               `json:"processes,omitempty"`
@@ -93,23 +98,42 @@ func OpenIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, *IdleSet, error
 			res.ErrorSamples[kind] = detail
 		}
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, cfg.Parallel)
-	for i := range cfg.Conns {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			c, kind, err := openIdleOne(ctx, cfg, cfg.Users[i%len(cfg.Users)])
-			if err != nil {
-				if ctx.Err() == nil {
-					fail(kind, fmt.Sprintf("connection %d: %v", i, err))
+	openRange := func(lo, hi int) {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, cfg.Parallel)
+		for i := lo; i < hi; i++ {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				c, kind, err := openIdleOne(ctx, cfg, cfg.Users[i%len(cfg.Users)])
+				if err != nil {
+					if ctx.Err() == nil {
+						fail(kind, fmt.Sprintf("connection %d: %v", i, err))
+					}
+					return
 				}
-				return
-			}
-			set.conns[i] = c
-		})
+				set.conns[i] = c
+			})
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	half := cfg.Conns / 2
+	openRange(0, half)
+	midOpen := 0
+	for _, c := range set.conns[:half] {
+		if c != nil {
+			midOpen++
+		}
+	}
+	if cfg.Pid != 0 {
+		rss, _, err := TreeRSS(cfg.Pid)
+		if err != nil {
+			set.Close()
+			return nil, nil, err
+		}
+		res.RSSMidKiB = rss >> 10
+	}
+	openRange(half, cfg.Conns)
 	res.Seconds = time.Since(start).Seconds()
 	open := set.conns[:0]
 	for _, c := range set.conns {
@@ -127,8 +151,8 @@ func OpenIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, *IdleSet, error
 		}
 		res.RSSAfterKiB = rss >> 10
 		res.Processes = n
-		if res.Opened > 0 {
-			res.PerConnKiB = (float64(res.RSSAfterKiB) - float64(res.RSSBeforeKiB)) / float64(res.Opened)
+		if second := res.Opened - midOpen; second > 0 {
+			res.PerConnKiB = (float64(res.RSSAfterKiB) - float64(res.RSSMidKiB)) / float64(second)
 		}
 	}
 	return res, set, nil
@@ -163,8 +187,8 @@ func openIdleOne(ctx context.Context, cfg IdleConfig, u Credential) (*imapc.Conn
 func (r *IdleResult) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "idle %s: %d of %d connections in IDLE after %.1f s\n", r.Target, r.Opened, r.Conns, r.Seconds)
 	if r.RSSAfterKiB > 0 {
-		fmt.Fprintf(w, "server RSS %d KiB before, %d KiB after (%d processes): %.1f KiB per connection\n",
-			r.RSSBeforeKiB, r.RSSAfterKiB, r.Processes, r.PerConnKiB)
+		fmt.Fprintf(w, "server RSS %d KiB before, %d KiB half way, %d KiB after (%d processes): %.1f KiB per connection of the second half\n",
+			r.RSSBeforeKiB, r.RSSMidKiB, r.RSSAfterKiB, r.Processes, r.PerConnKiB)
 	}
 	if r.ErrorCount == 0 {
 		fmt.Fprintln(w, "errors: none")
