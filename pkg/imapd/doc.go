@@ -96,7 +96,17 @@
 // (searchcache.go); a search that has to read a header stores a record
 // covering the fields it asked for, so the next one opens no file.
 //
-// Imports: pkg/imap (wire), pkg/storage, pkg/message, zap, x/text/unicode/norm. It must not
+// Memory: one process serves many sessions under one vsz_limit. FETCH and
+// SEARCH read messages through storage.LoadMessage, which maps large
+// files instead of copying them into the heap (released when the response
+// is written); decoding large parts (BINARY, SEARCH BODY) first reserves
+// from pkg/membudget's per-process budget (Config.Budget), so sessions
+// take turns rather than exhaust the limit; a part over the whole budget
+// is NO [LIMIT] for BINARY and searched as stored for SEARCH BODY.
+// Sessions run with debug.SetPanicOnFault: a mapped file truncated behind
+// the store's back ends the session, which the service recovers.
+//
+// Imports: pkg/imap (wire), pkg/storage, pkg/message, pkg/membudget, zap, x/text/unicode/norm. It must not
 // import login, auth, settings or the storage drivers: the process main
 // wires those in.
 //

@@ -33,7 +33,9 @@
 //
 // Cached message structure: CacheStructure holds message.Part's binary
 // form, written at save time; LoadMessage reads it and repairs a missing
-// or corrupt entry. CachePreview holds the RFC 8970 PREVIEW text
+// or corrupt entry. LoadMessage reads the message through ReadBody, which
+// maps files of MapThreshold bytes or more read-only (outside the Go heap
+// and RLIMIT_DATA) and returns the release the caller must call. CachePreview holds the RFC 8970 PREVIEW text
 // (ParseAtSave computes both at save).
 // CacheHeaders (hdrcache.go) holds raw header fields (HeaderCache:
 // every occurrence of each covered name, values as written), made at save
