@@ -76,6 +76,8 @@ var pkgImportRules = []struct {
 		"it only formats pkg/queue's listing for coteadm and cote-sendmail"},
 	{"pkg/queue", concat(storagePkgs, authPkgs, []string{"pkg/smtpd", "pkg/lmtp", "pkg/delivery", "pkg/master"}),
 		"the queue hands local mail to lmtp over its socket and parses only its own spool and SMTP replies"},
+	{"pkg/membudget", concat(protocolPkgs, storagePkgs, authPkgs, []string{"pkg/settings", "pkg/config", "pkg/service"}),
+		"the per-process memory budget is a leaf: the standard library only"},
 }
 
 func without(list []string, drop string) []string {
