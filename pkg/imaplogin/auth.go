@@ -161,7 +161,7 @@ func (ss *session) authenticate(tag, mech string, ir []byte, log *zap.Logger) er
 
 	ctx, cancel := context.WithTimeout(ss.ctx, authReplyTimeout)
 	defer cancel()
-	ex, err := ss.srv.auth.Start(ctx, req)
+	ex, err := ss.srv.Auth.Start(ctx, req)
 	if err != nil {
 		log.Warn("authentication failed: auth service unavailable", zap.Error(err))
 		return no("UNAVAILABLE", textUnavailable)

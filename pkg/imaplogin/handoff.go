@@ -24,7 +24,7 @@ func (ss *session) handoff(tag string, ex *authproto.Exchange, log *zap.Logger) 
 	if err := ss.flush(); err != nil {
 		return err
 	}
-	proxy, err := ss.c.Handoff(ss.ctx, ss.srv.handoff, ex, tag, ss.r.BufferedBytes())
+	proxy, err := ss.c.Handoff(ss.ctx, ss.srv.Handoff, ex, tag, ss.r.BufferedBytes())
 	if err != nil {
 		if errors.Is(err, login.ErrHandoff) {
 			log.Error("login failed: imap service unavailable", zap.Error(err))

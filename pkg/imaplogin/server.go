@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"slices"
 	"strings"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 
 	"github.com/cote-mail/cote/pkg/imap"
 	"github.com/cote-mail/cote/pkg/login"
-	"github.com/cote-mail/cote/pkg/service"
 	"github.com/cote-mail/cote/pkg/settings"
 )
 
@@ -45,11 +43,9 @@ type Options struct {
 
 // Server serves imap-login clients.
 type Server struct {
-	core     *login.Server
+	login.Frontend
 	greeting string
 	mechs    []string // auth_mechanisms, upper-cased, in configured order
-	auth     *login.Auth
-	handoff  string // the imap service's handoff socket
 	// capOverride is imap_capability: as in Dovecot's imap-login it
 	// adds to ("+...") or replaces the base list; STARTTLS,
 	// LOGINDISABLED and AUTH= are still added per connection.
@@ -65,34 +61,10 @@ func New(cfg *settings.Config, log *zap.Logger, opts Options) (*Server, error) {
 	lc.Timeouts = opts.Timeouts
 	sec := cfg.Protocol("imap")
 	s := &Server{greeting: sec.Get("login_greeting"), capOverride: sec.Get("imap_capability")}
-	for _, m := range sec.List("auth_mechanisms") {
-		m = strings.ToUpper(m)
-		if !slices.Contains(s.mechs, m) {
-			s.mechs = append(s.mechs, m)
-		}
-	}
-	path, handoff := login.SocketPaths(cfg, "imap", opts.AuthPath, opts.HandoffPath)
-	s.handoff = handoff
-	s.auth = login.NewAuth(path, log)
-	s.core = login.NewServer(lc, s.session)
+	s.mechs = login.Mechanisms(sec.List("auth_mechanisms"))
+	s.Frontend = login.NewFrontend(cfg, "imap", lc, log, opts.AuthPath, opts.HandoffPath, s.session)
 	return s, nil
 }
-
-// Close closes the connection to the auth service.
-func (s *Server) Close() { s.auth.Close() }
-
-// Handle serves one connection; it is the service.Handler of imap-login.
-func (s *Server) Handle(ctx context.Context, c net.Conn, l *service.Listener) {
-	s.core.Handle(ctx, c, l)
-}
-
-// Clients returns the number of connected clients.
-func (s *Server) Clients() int { return s.core.Clients() }
-
-// EvictOldest ends the oldest client that has not logged in, with
-// "* BYE Connection queue full"; the service runtime calls it when the
-// master says the service is full (login.Server.EvictOldest).
-func (s *Server) EvictOldest() bool { return s.core.EvictOldest() }
 
 // session is one client's conversation.
 type session struct {

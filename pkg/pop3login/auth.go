@@ -235,7 +235,7 @@ func (ss *session) authenticate(mech string, ir []byte, extra authproto.Fields, 
 
 	ctx, cancel := context.WithTimeout(ss.ctx, authReplyTimeout)
 	defer cancel()
-	ex, err := ss.srv.auth.Start(ctx, req)
+	ex, err := ss.srv.Auth.Start(ctx, req)
 	if err != nil {
 		log.Warn("authentication failed: auth service unavailable", zap.Error(err))
 		return errReply(codeSysTemp, textUnavailable)

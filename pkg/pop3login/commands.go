@@ -29,7 +29,7 @@ var plaintextMechs = map[string]bool{"PLAIN": true, "LOGIN": true}
 func (ss *session) mechanisms() []authproto.Mech {
 	ctx, cancel := context.WithTimeout(ss.ctx, authReplyTimeout)
 	defer cancel()
-	fromAuth, ok := ss.srv.auth.Mechanisms(ctx)
+	fromAuth, ok := ss.srv.Auth.Mechanisms(ctx)
 	if !ok {
 		out := make([]authproto.Mech, 0, len(ss.srv.mechs))
 		for _, m := range ss.srv.mechs {

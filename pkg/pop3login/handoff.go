@@ -26,7 +26,7 @@ func (ss *session) handoff(ex *authproto.Exchange, log *zap.Logger) error {
 	if err := ss.flush(); err != nil {
 		return err
 	}
-	proxy, err := ss.c.Handoff(ss.ctx, ss.srv.handoff, ex, "", ss.r.BufferedBytes())
+	proxy, err := ss.c.Handoff(ss.ctx, ss.srv.Handoff, ex, "", ss.r.BufferedBytes())
 	if err != nil {
 		if errors.Is(err, login.ErrHandoff) {
 			log.Error("login failed: pop3 service unavailable", zap.Error(err))

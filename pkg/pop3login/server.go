@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 
 	"github.com/cote-mail/cote/pkg/login"
 	"github.com/cote-mail/cote/pkg/pop3"
-	"github.com/cote-mail/cote/pkg/service"
 	"github.com/cote-mail/cote/pkg/settings"
 )
 
@@ -43,11 +41,9 @@ type Options struct {
 
 // Server serves pop3-login clients.
 type Server struct {
-	core     *login.Server
+	login.Frontend
 	greeting string
 	mechs    []string // auth_mechanisms, upper-cased, in configured order
-	auth     *login.Auth
-	handoff  string // the pop3 service's handoff socket
 	hostname string
 }
 
@@ -63,39 +59,16 @@ func New(cfg *settings.Config, log *zap.Logger, opts Options) (*Server, error) {
 	lc.Timeouts = opts.Timeouts
 	sec := cfg.Protocol("pop3")
 	s := &Server{greeting: sec.Get("login_greeting"), hostname: opts.Hostname}
-	for _, m := range sec.List("auth_mechanisms") {
-		m = strings.ToUpper(m)
-		if !slices.Contains(s.mechs, m) {
-			s.mechs = append(s.mechs, m)
-		}
-	}
+	s.mechs = login.Mechanisms(sec.List("auth_mechanisms"))
 	if s.hostname == "" {
 		s.hostname, _ = os.Hostname()
 		if s.hostname == "" {
 			s.hostname = "localhost"
 		}
 	}
-	path, handoff := login.SocketPaths(cfg, "pop3", opts.AuthPath, opts.HandoffPath)
-	s.handoff = handoff
-	s.auth = login.NewAuth(path, log)
-	s.core = login.NewServer(lc, s.session)
+	s.Frontend = login.NewFrontend(cfg, "pop3", lc, log, opts.AuthPath, opts.HandoffPath, s.session)
 	return s, nil
 }
-
-// Close closes the connection to the auth service.
-func (s *Server) Close() { s.auth.Close() }
-
-// Handle serves one connection; it is the service.Handler of pop3-login.
-func (s *Server) Handle(ctx context.Context, c net.Conn, l *service.Listener) {
-	s.core.Handle(ctx, c, l)
-}
-
-// Clients returns the number of connected clients.
-func (s *Server) Clients() int { return s.core.Clients() }
-
-// EvictOldest ends the oldest client that has not logged in, with
-// "-ERR Connection queue full" (login.Server.EvictOldest).
-func (s *Server) EvictOldest() bool { return s.core.EvictOldest() }
 
 // session is one client's conversation.
 type session struct {
