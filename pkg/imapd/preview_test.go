@@ -100,17 +100,9 @@ func TestPreview(t *testing.T) {
 		}
 		if st.name == "preview" {
 			// The preview is in the store's cache for the next FETCH.
-			u, err := ts.openUser()
-			if err != nil {
-				t.Fatal(err)
-			}
-			mb, err := u.Open("INBOX", true)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mb, done := ts.examine(t, "INBOX")
 			got, ok := mb.Cache(1, storage.CachePreview)
-			mb.Close()
-			u.Close()
+			done()
 			if !ok || string(got) != "Café crème, a long soft broken line." {
 				t.Errorf("cached preview %q %v", got, ok)
 			}

@@ -139,22 +139,14 @@ func TestSearchHeaderCache(t *testing.T) {
 			runHdrCacheCases(t, l)
 
 			// Every message has a record now, covering X-Tag too.
-			u, err := ts.openUser()
-			if err != nil {
-				t.Fatal(err)
-			}
-			mb, err := u.Open("INBOX", true)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mb, done := ts.examine(t, "INBOX")
 			for uid := uint32(1); uid <= uint32(len(hdrCacheMsgs)); uid++ {
 				hc, ok := storage.CachedHeaders(mb, uid)
 				if !ok || !hc.Covers("X-TAG") || !hc.Covers("subject") {
 					t.Fatalf("uid %d: cached record %v %v", uid, hc, ok)
 				}
 			}
-			mb.Close()
-			u.Close()
+			done()
 			files, _ := filepath.Glob(filepath.Join(ts.home, "Maildir", "cur", "*"))
 			inNew, _ := filepath.Glob(filepath.Join(ts.home, "Maildir", "new", "*"))
 			files = append(files, inNew...)
@@ -197,16 +189,8 @@ func TestSortCriteriaFillHeaderCache(t *testing.T) {
 	if got := l.until("o "); !strings.HasPrefix(got[len(got)-1], "o OK") {
 		t.Fatalf("SORT: %q", got)
 	}
-	u, err := ts.openUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
-	mb, err := u.Open("INBOX", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mb.Close()
+	mb, done := ts.examine(t, "INBOX")
+	defer done()
 	for uid := uint32(1); uid <= uint32(len(hdrCacheMsgs)); uid++ {
 		if hc, ok := storage.CachedHeaders(mb, uid); !ok || !hc.Covers("x-tag") {
 			t.Errorf("UID %d: no header record covering X-Tag after SORT (%v)", uid, ok)

@@ -102,6 +102,22 @@ func (ts *testServer) dial(t testing.TB) net.Conn {
 	return c
 }
 
+// examine opens mailbox name of the test user read-only through the
+// store, beside the sessions; done closes it and the user.
+func (ts *testServer) examine(t testing.TB, name string) (mb storage.Mailbox, done func()) {
+	t.Helper()
+	u, err := ts.openUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err = u.Open(name, true)
+	if err != nil {
+		u.Close()
+		t.Fatal(err)
+	}
+	return mb, func() { mb.Close(); u.Close() }
+}
+
 // deliver saves messages into a mailbox through the store in one
 // transaction, as lmtp does. (A read-write open claims \Recent for the
 // messages already there, so one open serves all of them.)

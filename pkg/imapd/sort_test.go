@@ -249,16 +249,8 @@ func TestSortCachesFields(t *testing.T) {
 	if _, done := r.cmd("SORT (SUBJECT) UTF-8 ALL"); !strings.Contains(done, "OK") {
 		t.Fatal(done)
 	}
-	u, err := ts.openUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
-	mb, err := u.Open("INBOX", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mb.Close()
+	mb, done := ts.examine(t, "INBOX")
+	defer done()
 	for uid := uint32(1); uid <= uint32(len(msgs)); uid++ {
 		if _, ok := mb.Cache(uid, cacheSortHeaders); !ok {
 			t.Errorf("UID %d: no sort fields cached after SORT", uid)
